@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Every check CI runs, from nothing: the private PostgreSQL + pgvector (built and started by
+# scripts/pg.sh), formatting, lints, then all tests. `.ci/run` runs exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+command -v cargo >/dev/null || {
+	echo "test.sh: error: cargo is not installed: install a Rust toolchain with rustup, then run this again" >&2
+	exit 1
+}
+if command -v rustup >/dev/null; then
+	rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+	rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+fi
+
+database_url=$(scripts/pg.sh)
+export "${database_url?}"
+export ADBRAG_TEST_DATABASE_URL="$DATABASE_URL"
+
+# Databases left behind by an interrupted earlier run (each test drops its own when it ends).
+psql "$DATABASE_URL" -qAt -c "SELECT datname FROM pg_database WHERE datname LIKE 'adbrag\_test\_%'" |
+	while read -r stale; do psql "$DATABASE_URL" -q -c "DROP DATABASE IF EXISTS \"$stale\" WITH (FORCE)"; done
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --locked --all-targets -- -D warnings
+echo "== cargo test"
+cargo test --locked

@@ -1,0 +1,84 @@
+//! API errors: `{"error": {"code", "message"}}` with the right status.
+//!
+//! A 4xx says what was wrong and what to do; a 5xx says nothing internal (the cause is logged in the
+//! request's span, and the `x-request-id` header ties the two together).
+
+use axum::{
+    Json,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+use crate::store;
+
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A 503 for a dependency that is down or not ready; the message is for operators.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+
+    /// A 500: logs `err` with its cause chain and tells the client nothing about it.
+    pub fn internal(err: &(dyn std::error::Error + 'static)) -> Self {
+        let mut chain = err.to_string();
+        let mut source = err.source();
+        while let Some(cause) = source {
+            chain.push_str(": ");
+            chain.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        tracing::error!(error = %chain, "request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "something went wrong on our side; retry later, and quote the x-request-id header if it persists",
+        )
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<store::Error> for ApiError {
+    /// Every store error decides its status here: no catch-all arm, so a new variant must choose.
+    fn from(err: store::Error) -> Self {
+        use store::Error as E;
+        let (status, code) = match &err {
+            E::InvalidCollectionName(_) => (StatusCode::BAD_REQUEST, "invalid_collection_name"),
+            E::InvalidDimensions(_) => (StatusCode::BAD_REQUEST, "invalid_dimensions"),
+            E::CollectionExists(_) => (StatusCode::CONFLICT, "collection_exists"),
+            E::CollectionNotFound(_) => (StatusCode::NOT_FOUND, "collection_not_found"),
+            E::DocumentNotFound(_) => (StatusCode::NOT_FOUND, "document_not_found"),
+            E::JobNotFound(_) => (StatusCode::NOT_FOUND, "job_not_found"),
+            E::DimensionMismatch { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "dimension_mismatch"),
+            E::Connect { .. } => {
+                return Self::unavailable("the database is unreachable; retry later");
+            }
+            E::Config(_) | E::Database(_) => return Self::internal(&err),
+        };
+        Self::new(status, code, err.to_string())
+    }
+}

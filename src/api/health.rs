@@ -1,0 +1,50 @@
+//! `/healthz` (the process answers) and `/readyz` (it can serve: database reachable, schema current,
+//! pgvector installed).
+
+use std::time::Duration;
+
+use axum::{Json, Router, extract::State, routing::get};
+use serde_json::{Value, json};
+
+use super::{ApiError, AppState};
+use crate::store::schema;
+
+/// How long `/readyz` waits for the database before calling it unreachable.
+const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+}
+
+async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let status = match tokio::time::timeout(READY_TIMEOUT, schema::status(&state.pool)).await {
+        Ok(Ok(status)) => status,
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, "readiness check: database query failed");
+            return Err(ApiError::unavailable(
+                "the database is unreachable: check that it is up and that DATABASE_URL points to it",
+            ));
+        }
+        Err(_) => {
+            return Err(ApiError::unavailable(format!(
+                "the database did not answer within {}s",
+                READY_TIMEOUT.as_secs()
+            )));
+        }
+    };
+    let problems = status.problems();
+    if !problems.is_empty() {
+        return Err(ApiError::unavailable(problems.join("; ")));
+    }
+    Ok(Json(json!({
+        "status": "ready",
+        "migration": status.applied,
+        "pgvector": status.pgvector,
+    })))
+}

@@ -1,0 +1,4 @@
+//! The subcommands, one file each: parse nothing (clap did), call the library, print the result.
+
+pub mod migrate;
+pub mod serve;

@@ -1,0 +1,9 @@
+//! adbrag: retrieval-augmented generation over the documents in OSS buckets, stored in PostgreSQL +
+//! pgvector or AnalyticDB for PostgreSQL. ARCHITECTURE.md explains the design; this crate is laid out
+//! as it describes: `api` and `cli` on top, `store` (all SQL) at the bottom.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod store;
+pub mod telemetry;

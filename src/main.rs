@@ -1,0 +1,37 @@
+//! The `adbrag` binary: parse the command line, start logging, run one command, report its error.
+
+use std::process::ExitCode;
+
+use adbrag::{
+    cli,
+    config::{Cli, Command},
+    telemetry,
+};
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = Cli::parse();
+    telemetry::init(&args.log);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            return fail(&anyhow::Error::new(err).context("cannot start the async runtime"));
+        }
+    };
+    let result = runtime.block_on(async {
+        match args.command {
+            Command::Serve(args) => cli::serve::run(args).await,
+            Command::Migrate(args) => cli::migrate::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => fail(&err),
+    }
+}
+
+/// One line, the whole cause chain, no backtrace: operator mistakes are not crashes.
+fn fail(err: &anyhow::Error) -> ExitCode {
+    eprintln!("error: {err:#}");
+    ExitCode::FAILURE
+}

@@ -1,0 +1,126 @@
+//! The database: every SQL statement adbrag runs lives under this module.
+//!
+//! Functions take an executor (`&mut PgConnection` when they run several statements, any
+//! `PgExecutor` otherwise) so that the caller decides the transaction. A function whose statements
+//! must be atomic opens its own (a savepoint when the caller is already in a transaction).
+//! Parameters are always bound, never formatted into SQL; the one exception is the integer
+//! dimension in vector index DDL and expressions, rendered by [`dialect`] from a checked `u16`.
+
+pub mod collections;
+pub mod dialect;
+pub mod documents;
+pub mod jobs;
+pub mod schema;
+
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use sqlx::{
+    PgPool,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
+use uuid::Uuid;
+
+use crate::config::{ConfigError, DatabaseSettings};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "collection name '{0}' is invalid: use 1-63 lower-case letters, digits, '-' or '_', starting with a letter or digit"
+    )]
+    InvalidCollectionName(String),
+    #[error("collection '{0}' already exists: pick another name or delete it first")]
+    CollectionExists(String),
+    #[error("collection '{0}' not found: list collections to see the names that exist")]
+    CollectionNotFound(String),
+    #[error("document {0} not found")]
+    DocumentNotFound(Uuid),
+    #[error("ingest job {0} not found")]
+    JobNotFound(Uuid),
+    #[error(
+        "chunk {ordinal} has a {actual}-dimension embedding but the collection stores {expected}: check the embedding model and its `dimensions` setting"
+    )]
+    DimensionMismatch {
+        ordinal: usize,
+        actual: usize,
+        expected: usize,
+    },
+    #[error("embedding dimensions must be between 1 and {max}, got {0}", max = dialect::MAX_DIMENSIONS)]
+    InvalidDimensions(i64),
+    // The cause goes in the message, before the hint, so the one-line chain reads in order.
+    #[error("cannot connect to the database at {endpoint} ({cause}): {hint}")]
+    Connect {
+        endpoint: String,
+        cause: sqlx::Error,
+        hint: &'static str,
+    },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Opens a pool and proves the database answers, or says why it does not and what to do.
+pub async fn connect(settings: &DatabaseSettings) -> Result<PgPool> {
+    let options: PgConnectOptions =
+        settings
+            .url()?
+            .parse()
+            .map_err(|err: sqlx::Error| ConfigError::Invalid {
+                name: "DATABASE_URL",
+                problem: err.to_string(),
+            })?;
+    let endpoint = format!("{}:{}", options.get_host(), options.get_port());
+    let pool = PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(settings.connect_timeout())
+        .connect_with(options)
+        .await
+        .map_err(|err| explain_connect_error(&endpoint, err))?;
+    Ok(pool)
+}
+
+fn explain_connect_error(endpoint: &str, cause: sqlx::Error) -> Error {
+    let hint = match &cause {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => {
+            "start it (`scripts/pg.sh` runs a local one) or fix the host and port in DATABASE_URL"
+        }
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("28P01") => {
+            "check the user name and password in DATABASE_URL"
+        }
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("3D000") => {
+            "create the database or fix its name in DATABASE_URL"
+        }
+        sqlx::Error::Tls(_) => "check the server's TLS setup or the sslmode in DATABASE_URL",
+        _ => "check DATABASE_URL and that the server is up",
+    };
+    Error::Connect {
+        endpoint: endpoint.to_owned(),
+        cause,
+        hint,
+    }
+}
+
+/// A pool for tests and tools that manage their own timeouts.
+pub async fn connect_url(url: &str, max_connections: u32) -> Result<PgPool> {
+    Ok(PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect(url)
+        .await?)
+}
+
+/// SHA-256 of some bytes, the content hash used by documents, chunks and the embedding cache.
+pub fn sha256(bytes: impl AsRef<[u8]>) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+/// The name of the constraint a database error violated, if any.
+fn violated_constraint(err: &sqlx::Error) -> Option<&str> {
+    match err {
+        sqlx::Error::Database(db) => db.constraint(),
+        _ => None,
+    }
+}

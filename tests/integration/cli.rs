@@ -1,0 +1,185 @@
+//! The `adbrag` binary as an operator runs it: exit codes, one-line errors, signals.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use crate::harness::TestDb;
+
+fn adbrag() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_adbrag"));
+    command
+        .env_remove("DATABASE_URL")
+        .env_remove("RUST_LOG")
+        .env("ADBRAG_LOG_FORMAT", "json");
+    command
+}
+
+/// Runs to completion and returns (success, stderr).
+fn run(command: &mut Command) -> (bool, String) {
+    let output = command.output().expect("the binary runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn assert_one_line_error(stderr: &str, expected: &str) {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|line| !line.starts_with('{'))
+        .collect();
+    assert_eq!(lines.len(), 1, "expected one error line, got:\n{stderr}");
+    assert!(lines[0].starts_with("error: "), "{stderr}");
+    assert!(
+        lines[0].contains(expected),
+        "expected {expected:?} in:\n{stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn without_a_database_url_migrate_says_what_to_set() {
+    let (ok, stderr) = run(adbrag().arg("migrate"));
+
+    assert!(!ok);
+    assert_one_line_error(&stderr, "DATABASE_URL is not set");
+    assert!(stderr.contains("scripts/pg.sh"), "{stderr}");
+}
+
+#[test]
+fn an_unreachable_database_is_one_line_with_a_hint() {
+    let (ok, stderr) = run(adbrag().args(["serve", "--db-connect-timeout", "2"]).env(
+        "DATABASE_URL",
+        "postgres://adbrag:s3cret@127.0.0.1:1/adbrag",
+    ));
+
+    assert!(!ok);
+    assert_one_line_error(&stderr, "cannot connect to the database at 127.0.0.1:1");
+    assert!(stderr.contains("scripts/pg.sh"), "{stderr}");
+    assert!(!stderr.contains("s3cret"), "the password leaked: {stderr}");
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_named_as_such() {
+    let db = TestDb::empty().await;
+    let mut url = url::Url::parse(&db.url).unwrap();
+    url.set_password(Some("wrong-password")).unwrap();
+
+    let (ok, stderr) = run(adbrag().arg("migrate").env("DATABASE_URL", url.as_str()));
+
+    assert!(!ok);
+    assert_one_line_error(&stderr, "check the user name and password in DATABASE_URL");
+    assert!(!stderr.contains("wrong-password"), "{stderr}");
+}
+
+#[tokio::test]
+async fn migrate_applies_once_and_then_reports_up_to_date() {
+    let db = TestDb::empty().await;
+
+    let first = adbrag()
+        .arg("migrate")
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    let second = adbrag()
+        .arg("migrate")
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(String::from_utf8_lossy(&first.stdout).starts_with("applied migration(s) 1, 2"));
+    assert!(String::from_utf8_lossy(&second.stdout).starts_with("the database is up to date"));
+}
+
+#[tokio::test]
+async fn a_database_newer_than_the_binary_is_refused_by_migrate_and_serve() {
+    let db = TestDb::migrated().await;
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+         VALUES (99999, 'from the future', true, '\\x00', 0)",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+
+    for command in ["migrate", "serve"] {
+        let (ok, stderr) = run(adbrag().arg(command).env("DATABASE_URL", &db.url));
+        assert!(!ok, "{command}");
+        assert_one_line_error(
+            &stderr,
+            "the database is at migration 99999, newer than this binary's",
+        );
+    }
+}
+
+#[tokio::test]
+async fn serve_refuses_an_unmigrated_database() {
+    let db = TestDb::empty().await;
+
+    let (ok, stderr) = run(adbrag()
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("DATABASE_URL", &db.url));
+
+    assert!(!ok);
+    assert_one_line_error(&stderr, "run `adbrag migrate`");
+}
+
+#[tokio::test]
+async fn serve_answers_then_stops_cleanly_on_sigterm() {
+    let db = TestDb::migrated().await;
+    let mut child = adbrag()
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("DATABASE_URL", &db.url)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+
+    // The first log line names the address it bound.
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let log: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|_| panic!("a JSON log line: {line}"));
+    let address = log["fields"]["address"]
+        .as_str()
+        .expect("the serving line names the address")
+        .to_owned();
+
+    let ready = reqwest::get(format!("http://{address}/readyz"))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(
+        Duration::from_secs(20),
+        tokio::task::spawn_blocking(move || child.wait()),
+    )
+    .await
+    .expect("serve exits promptly after SIGTERM")
+    .unwrap()
+    .unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+
+    assert!(status.success(), "exit status {status}, stderr:\n{rest}");
+    assert!(
+        rest.contains("shutting down") && rest.contains("stopped"),
+        "{rest}"
+    );
+}

@@ -1,0 +1,370 @@
+//! An in-process fake of Model Studio's OpenAI-compatible API: a real axum server on 127.0.0.1:0.
+//!
+//! It serves `POST /embeddings` and `POST /chat/completions` (JSON and SSE) the way the provider
+//! does — including its limits (at most 10 embedding inputs per request) and its error bodies — and
+//! can be told to misbehave: answer an HTTP error (429 with `Retry-After`, 500, 400), answer slowly,
+//! send malformed JSON or vectors of the wrong size, cut a stream short, or refuse requests beyond
+//! a concurrency limit. It records every request so tests can assert what the client sent.
+
+use std::{
+    collections::VecDeque,
+    net::SocketAddr,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use axum::{
+    Json, Router,
+    body::Body,
+    extract::State,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use futures::StreamExt;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+/// Model Studio answers at most this many embedding inputs per request.
+pub const MAX_EMBEDDING_BATCH: usize = 10;
+
+/// One scripted misbehaviour, used by the next request (of either endpoint) and then discarded.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// An error status with the provider's error body; `retry_after` sets the `Retry-After` header.
+    Status {
+        status: u16,
+        code: &'static str,
+        retry_after: Option<u64>,
+    },
+    /// Answer normally, after this long.
+    Delay(Duration),
+    /// A 200 whose body is not JSON.
+    MalformedJson,
+    /// Embeddings of this many dimensions, whatever was asked.
+    WrongDimensions(usize),
+    /// A stream that ends after this many content deltas, without `finish_reason` or `[DONE]`.
+    CutStream { after_deltas: usize },
+}
+
+/// A request as the fake received it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub path: &'static str,
+    pub body: Value,
+}
+
+#[derive(Default)]
+struct Shared {
+    faults: Mutex<VecDeque<Fault>>,
+    recorded: Mutex<Vec<Recorded>>,
+    reply: Mutex<String>,
+    concurrency_limit: Mutex<Option<usize>>,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+    throttled: AtomicUsize,
+}
+
+pub struct FakeOpenAi {
+    pub addr: SocketAddr,
+    shared: Arc<Shared>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl FakeOpenAi {
+    pub async fn start() -> Self {
+        let shared = Arc::new(Shared {
+            reply: Mutex::new("The answer is in the documents [1].".to_owned()),
+            ..Shared::default()
+        });
+        let app = Router::new()
+            .route("/embeddings", post(embeddings))
+            .route("/chat/completions", post(chat))
+            .with_state(shared.clone());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self {
+            addr,
+            shared,
+            server,
+        }
+    }
+
+    /// The base URL a client is configured with (like `…/compatible-mode/v1`).
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn push_fault(&self, fault: Fault) {
+        self.shared.faults.lock().unwrap().push_back(fault);
+    }
+
+    /// The assistant's reply for the next chat completions.
+    pub fn set_reply(&self, reply: &str) {
+        *self.shared.reply.lock().unwrap() = reply.to_owned();
+    }
+
+    /// Answer 429 `Throttling` to any request beyond `limit` in flight at once.
+    pub fn limit_concurrency(&self, limit: usize) {
+        *self.shared.concurrency_limit.lock().unwrap() = Some(limit);
+    }
+
+    pub fn recorded(&self) -> Vec<Recorded> {
+        self.shared.recorded.lock().unwrap().clone()
+    }
+
+    /// Requests answered 429 because of the concurrency limit.
+    pub fn throttled(&self) -> usize {
+        self.shared.throttled.load(Ordering::SeqCst)
+    }
+
+    /// The most requests that were ever in flight at once (and admitted).
+    pub fn max_in_flight(&self) -> usize {
+        self.shared.max_in_flight.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for FakeOpenAi {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// A deterministic embedding with some meaning: each word (lower-cased; each CJK character on its
+/// own) adds to a hashed bucket, and the result is L2-normalised, so texts sharing words are close.
+pub fn fake_embedding(text: &str, dimensions: usize) -> Vec<f32> {
+    let mut vector = vec![0f32; dimensions.max(1)];
+    let lower = text.to_lowercase();
+    let words = lower
+        .split(|c: char| !c.is_alphanumeric())
+        .flat_map(|word| {
+            if word.chars().any(|c| c as u32 >= 0x2E80) {
+                word.chars().map(String::from).collect::<Vec<_>>()
+            } else {
+                vec![word.to_owned()]
+            }
+        })
+        .filter(|word| !word.is_empty());
+    for word in words {
+        // FNV-1a: stable across runs and platforms, unlike the std hasher.
+        let hash = word.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        let bucket = (hash % vector.len() as u64) as usize;
+        vector[bucket] += if hash & (1 << 63) == 0 { 1.0 } else { -1.0 };
+    }
+    let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm == 0.0 {
+        vector[0] = 1.0;
+    } else {
+        vector.iter_mut().for_each(|x| *x /= norm);
+    }
+    vector
+}
+
+/// Counts a request in flight for as long as it lives.
+struct InFlight(Arc<Shared>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Records the request, applies the concurrency limit and any scripted fault. `Err` is the response
+/// to send instead of a normal answer; `Ok` carries a fault that shapes the normal answer.
+async fn admit(
+    shared: &Arc<Shared>,
+    path: &'static str,
+    body: &Value,
+) -> Result<(InFlight, Option<Fault>), Response> {
+    shared.recorded.lock().unwrap().push(Recorded {
+        path,
+        body: body.clone(),
+    });
+    let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    let guard = InFlight(shared.clone());
+    let limit = *shared.concurrency_limit.lock().unwrap();
+    if limit.is_some_and(|limit| now > limit) {
+        shared.throttled.fetch_add(1, Ordering::SeqCst);
+        return Err(provider_error(429, "Throttling", Some(1)));
+    }
+    shared.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    let fault = shared.faults.lock().unwrap().pop_front();
+    match fault {
+        Some(Fault::Status {
+            status,
+            code,
+            retry_after,
+        }) => Err(provider_error(status, code, retry_after)),
+        Some(Fault::MalformedJson) => Err((
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            "{\"object\": \"list\", \"data\": [",
+        )
+            .into_response()),
+        Some(Fault::Delay(delay)) => {
+            tokio::time::sleep(delay).await;
+            Ok((guard, None))
+        }
+        other => Ok((guard, other)),
+    }
+}
+
+fn provider_error(status: u16, code: &str, retry_after: Option<u64>) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = json!({
+        "error": {
+            "message": format!("fake provider error: {code}"),
+            "type": code,
+            "param": null,
+            "code": code,
+        },
+        "request_id": "fake-request",
+    });
+    let mut response = (status, Json(body)).into_response();
+    if let Some(seconds) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+async fn embeddings(State(shared): State<Arc<Shared>>, Json(body): Json<Value>) -> Response {
+    let (_in_flight, fault) = match admit(&shared, "/embeddings", &body).await {
+        Ok(admitted) => admitted,
+        Err(response) => return response,
+    };
+    let inputs: Vec<String> = match &body["input"] {
+        Value::String(text) => vec![text.clone()],
+        Value::Array(items) => items
+            .iter()
+            .map(|item| item.as_str().unwrap_or_default().to_owned())
+            .collect(),
+        _ => return provider_error(400, "InvalidParameter", None),
+    };
+    if inputs.is_empty() || inputs.len() > MAX_EMBEDDING_BATCH {
+        return provider_error(400, "InvalidParameter", None);
+    }
+    let dimensions = match fault {
+        Some(Fault::WrongDimensions(n)) => n,
+        _ => body["dimensions"].as_u64().unwrap_or(1024) as usize,
+    };
+    let tokens: usize = inputs
+        .iter()
+        .map(|text| text.split_whitespace().count().max(1))
+        .sum();
+    let data: Vec<Value> = inputs
+        .iter()
+        .enumerate()
+        .map(|(index, text)| {
+            json!({ "object": "embedding", "index": index, "embedding": fake_embedding(text, dimensions) })
+        })
+        .collect();
+    Json(json!({
+        "object": "list",
+        "data": data,
+        "model": body["model"],
+        "usage": { "prompt_tokens": tokens, "total_tokens": tokens },
+    }))
+    .into_response()
+}
+
+async fn chat(State(shared): State<Arc<Shared>>, Json(body): Json<Value>) -> Response {
+    let (in_flight, fault) = match admit(&shared, "/chat/completions", &body).await {
+        Ok(admitted) => admitted,
+        Err(response) => return response,
+    };
+    let reply = shared.reply.lock().unwrap().clone();
+    let model = body["model"].as_str().unwrap_or("fake").to_owned();
+    let prompt_tokens = body.to_string().split_whitespace().count();
+    let completion_tokens = reply.split_whitespace().count();
+    let usage = json!({
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    });
+    if body["stream"].as_bool() != Some(true) {
+        return Json(json!({
+            "id": "chatcmpl-fake",
+            "object": "chat.completion",
+            "created": 0,
+            "model": model,
+            "choices": [{
+                "index": 0,
+                "message": { "role": "assistant", "content": reply },
+                "finish_reason": "stop",
+            }],
+            "usage": usage,
+        }))
+        .into_response();
+    }
+
+    let chunk = |delta: Value, finish: Option<&str>| {
+        json!({
+            "id": "chatcmpl-fake",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": model,
+            "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }],
+        })
+    };
+    let mut events = vec![
+        chunk(json!({ "role": "assistant", "content": "" }), None),
+        chunk(
+            json!({ "reasoning_content": "Looking at the passages." }),
+            None,
+        ),
+    ];
+    let words: Vec<String> = reply.split_inclusive(' ').map(str::to_owned).collect();
+    let cut = match fault {
+        Some(Fault::CutStream { after_deltas }) => Some(after_deltas),
+        _ => None,
+    };
+    for word in words.iter().take(cut.unwrap_or(usize::MAX)) {
+        events.push(chunk(json!({ "content": word }), None));
+    }
+    let mut lines: Vec<String> = events.iter().map(Value::to_string).collect();
+    if cut.is_none() {
+        lines.push(chunk(json!({}), Some("stop")).to_string());
+        if body["stream_options"]["include_usage"].as_bool() == Some(true) {
+            lines.push(
+                json!({
+                    "id": "chatcmpl-fake",
+                    "object": "chat.completion.chunk",
+                    "created": 0,
+                    "model": model,
+                    "choices": [],
+                    "usage": usage,
+                })
+                .to_string(),
+            );
+        }
+        lines.push("[DONE]".to_owned());
+    }
+    // Server-sent events as the provider writes them; a cut stream ends with a transport error, as
+    // a dropped upstream connection does.
+    let events = futures::stream::iter(lines)
+        .map(|line| Ok::<_, std::io::Error>(format!("data: {line}\n\n")));
+    let cut_off = futures::stream::iter(cut).then(|_| async {
+        // Let the server flush what was sent so far, then drop the connection.
+        tokio::task::yield_now().await;
+        Err(std::io::Error::other("connection reset by the fake"))
+    });
+    let stream = events.chain(cut_off).map(move |event| {
+        let _counted_until_sent = &in_flight;
+        event
+    });
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(Body::from_stream(stream))
+        .unwrap()
+}
