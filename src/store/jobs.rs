@@ -132,6 +132,31 @@ pub async fn enqueue(conn: &mut sqlx::PgConnection, new: &NewJob) -> Result<Enqu
     Ok(Enqueued::Duplicate(existing))
 }
 
+/// Records a job that its caller runs at once (the CLI ingests in-process): it starts `running`,
+/// first attempt counted, and is never claimed by a worker.
+pub async fn start(executor: impl PgExecutor<'_>, new: &NewJob, worker: &str) -> Result<Job> {
+    Ok(sqlx::query_as::<_, Job>(concat!(
+        "INSERT INTO ingest_job (id, collection_id, kind, source_uri, source_etag, origin, event_id,
+                                 event_time, idempotency_key, max_attempts, status, attempts, worker)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'running', 1, $11)
+         RETURNING ",
+        columns!(),
+    ))
+    .bind(Uuid::new_v4())
+    .bind(new.collection_id)
+    .bind(new.kind)
+    .bind(&new.source_uri)
+    .bind(&new.source_etag)
+    .bind(&new.origin)
+    .bind(&new.event_id)
+    .bind(new.event_time)
+    .bind(&new.idempotency_key)
+    .bind(new.max_attempts)
+    .bind(worker)
+    .fetch_one(executor)
+    .await?)
+}
+
 /// Takes the oldest runnable job (queued and due, or running with an expired lease) for `worker`,
 /// counting the attempt. `None` when there is nothing to do.
 pub async fn claim(

@@ -9,6 +9,7 @@
 pub mod collections;
 pub mod dialect;
 pub mod documents;
+pub mod embedding_cache;
 pub mod jobs;
 pub mod schema;
 

@@ -183,3 +183,70 @@ async fn serve_answers_then_stops_cleanly_on_sigterm() {
         "{rest}"
     );
 }
+
+#[tokio::test]
+async fn ingest_reports_every_document_and_exits_non_zero_when_one_failed() {
+    let db = TestDb::migrated().await;
+    let fake = crate::harness::openai::FakeOpenAi::start().await;
+    let dir = crate::ingest::tempdir();
+    std::fs::write(
+        dir.join("leave.md"),
+        "# Leave\n\nEmployees get twenty days of paid leave.",
+    )
+    .unwrap();
+    std::fs::write(dir.join("empty.txt"), "").unwrap();
+    let ingest = {
+        let (url, base_url, dir) = (db.url.clone(), fake.base_url(), dir.clone());
+        move || {
+            adbrag()
+                .args(["ingest", "--collection", "hr"])
+                .arg(&dir)
+                .env("DATABASE_URL", &url)
+                .env("ADBRAG_EMBEDDING_BASE_URL", &base_url)
+                .env("ADBRAG_EMBEDDING_API_KEY", "test-key")
+                .env("ADBRAG_EMBEDDING_DIMENSIONS", "16")
+                .output()
+                .unwrap()
+        }
+    };
+
+    // The fake serves on this test's runtime: run the binary off it.
+    let first = tokio::task::spawn_blocking(ingest.clone()).await.unwrap();
+    let second = tokio::task::spawn_blocking(ingest).await.unwrap();
+
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(!first.status.success());
+    assert!(
+        stdout.contains("1 written, 0 unchanged, 0 stale, 1 failed"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("empty.txt: the file is empty"), "{stdout}");
+    assert!(
+        stderr.contains("created collection 'hr' (text-embedding-v4, 16 dimensions)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("error: 1 of 2 document(s) failed"),
+        "{stderr}"
+    );
+    let again = String::from_utf8_lossy(&second.stdout);
+    assert!(again.contains("0 written, 1 unchanged"), "{again}");
+}
+
+#[test]
+fn ingest_of_a_missing_path_says_so_before_touching_the_database() {
+    let (ok, stderr) = run(adbrag()
+        .args(["ingest", "--collection", "hr", "/nonexistent/adbrag/docs"])
+        .env("DATABASE_URL", "postgres://a:b@127.0.0.1:1/x"));
+
+    assert!(!ok);
+    assert_one_line_error(
+        &stderr,
+        "/nonexistent/adbrag/docs does not exist: check the path",
+    );
+}

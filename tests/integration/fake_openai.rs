@@ -116,7 +116,7 @@ async fn scripted_faults_come_in_order_then_service_resumes() {
 async fn requests_beyond_the_concurrency_limit_are_throttled() {
     let fake = FakeOpenAi::start().await;
     fake.limit_concurrency(1);
-    fake.push_fault(Fault::Delay(Duration::from_millis(300)));
+    fake.delay_every_request(Duration::from_millis(300));
     let http = reqwest::Client::new();
     let url = format!("{}/embeddings", fake.base_url());
     let body = json!({ "model": "m", "input": "x" });

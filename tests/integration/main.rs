@@ -5,6 +5,7 @@ mod api_health;
 mod cli;
 mod fake_openai;
 mod harness;
+mod ingest;
 mod store_collections;
 mod store_documents;
 mod store_jobs;

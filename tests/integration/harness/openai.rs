@@ -63,6 +63,7 @@ struct Shared {
     recorded: Mutex<Vec<Recorded>>,
     reply: Mutex<String>,
     concurrency_limit: Mutex<Option<usize>>,
+    every_request_delay: Mutex<Option<Duration>>,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
     throttled: AtomicUsize,
@@ -108,6 +109,11 @@ impl FakeOpenAi {
     /// The assistant's reply for the next chat completions.
     pub fn set_reply(&self, reply: &str) {
         *self.shared.reply.lock().unwrap() = reply.to_owned();
+    }
+
+    /// Take this long to answer every request (a model's latency), on top of any scripted fault.
+    pub fn delay_every_request(&self, delay: Duration) {
+        *self.shared.every_request_delay.lock().unwrap() = Some(delay);
     }
 
     /// Answer 429 `Throttling` to any request beyond `limit` in flight at once.
@@ -196,6 +202,10 @@ async fn admit(
         return Err(provider_error(429, "Throttling", Some(1)));
     }
     shared.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    let latency = *shared.every_request_delay.lock().unwrap();
+    if let Some(latency) = latency {
+        tokio::time::sleep(latency).await;
+    }
     let fault = shared.faults.lock().unwrap().pop_front();
     match fault {
         Some(Fault::Status {

@@ -1,0 +1,525 @@
+//! The ingest pipeline: one source object in, one document version out — or a failure recorded
+//! with a reason a person can act on, and the previous version left searchable.
+//!
+//! fetch (the caller) → parse and chunk (a blocking thread, bounded in time, panics contained) →
+//! embed only what the cache lacks → one transaction: the version, its chunks, the new cache
+//! entries and the job's success. Every attempt is an `ingest_job` row.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::{
+    chunk::{self, Chunk, ChunkOptions},
+    parse::{self, ParseError, ParseLimits},
+    source::SourceObject,
+    tokens::TokenCounter,
+};
+use crate::{
+    config::IngestSettings,
+    llm::{EmbedError, Embedder},
+    search::segment,
+    store::{
+        self,
+        collections::Collection,
+        documents::{self, NewChunk, NewDocument, WriteOutcome},
+        embedding_cache,
+        jobs::{self, JobKind, NewJob},
+        sha256,
+    },
+};
+
+/// What protects the service from a hostile or broken document.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_object_bytes: u64,
+    pub max_pages: u32,
+    pub max_chunks: usize,
+    pub parse_timeout: Duration,
+}
+
+impl From<&IngestSettings> for Limits {
+    fn from(settings: &IngestSettings) -> Self {
+        Self {
+            max_object_bytes: settings.max_object_bytes,
+            max_pages: settings.max_pages,
+            max_chunks: settings.max_chunks,
+            parse_timeout: Duration::from_secs(settings.parse_timeout_secs.max(1)),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(
+        "the object is {size} bytes, more than the limit of {max}: split it, or raise ADBRAG_MAX_OBJECT_BYTES"
+    )]
+    TooLarge { size: u64, max: u64 },
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    #[error(
+        "parsing took longer than {0:?} and was abandoned: if the file is just large, raise ADBRAG_PARSE_TIMEOUT"
+    )]
+    ParseTimeout(Duration),
+    #[error("the parser failed on this file ({0}); it was skipped: please report it with the file")]
+    ParserCrashed(String),
+    #[error("the document has no text to index once parsed: check that it is not blank")]
+    NoChunks,
+    #[error(
+        "the document yields {chunks} chunks, more than the limit of {max}: split it, or raise ADBRAG_MAX_CHUNKS"
+    )]
+    TooManyChunks { chunks: usize, max: usize },
+    #[error(
+        "collection '{collection}' holds {collection_model} vectors ({collection_dimensions} dimensions) but the configured embedder is {model} ({dimensions}): ingest with the collection's model, or into another collection"
+    )]
+    EmbedderMismatch {
+        collection: String,
+        collection_model: String,
+        collection_dimensions: i32,
+        model: String,
+        dimensions: usize,
+    },
+    #[error(transparent)]
+    Embed(#[from] EmbedError),
+    #[error(transparent)]
+    Store(#[from] store::Error),
+}
+
+impl From<sqlx::Error> for IngestError {
+    fn from(err: sqlx::Error) -> Self {
+        Self::Store(err.into())
+    }
+}
+
+/// What one successful ingest did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ingested {
+    pub job_id: Uuid,
+    pub document_id: Option<Uuid>,
+    pub outcome: Outcome,
+    pub chunks: usize,
+    /// Texts sent to the embedding model.
+    pub embedded: usize,
+    /// Chunks whose vector came from the cache.
+    pub cache_hits: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// A new version is visible.
+    Written { version: i32 },
+    /// The stored version already has this content.
+    Unchanged,
+    /// Something newer is stored (or the source was deleted later); nothing changed.
+    Stale,
+}
+
+/// Tokens kept free in the embedding model's input for the title and headings of a chunk.
+const EMBED_CONTEXT_TOKENS: usize = 64;
+
+pub struct Pipeline {
+    pool: PgPool,
+    embedder: Arc<dyn Embedder>,
+    counter: Arc<dyn TokenCounter>,
+    limits: Limits,
+    chunking: ChunkOptions,
+    worker: String,
+}
+
+/// A chunk ready to embed and store.
+struct Prepared {
+    chunk: Chunk,
+    keywords: String,
+    /// What the embedding model sees: the chunk with its title and headings for context.
+    embed_input: String,
+}
+
+struct Parsed {
+    title: Option<String>,
+    mime_type: &'static str,
+    chunks: Vec<Prepared>,
+}
+
+impl Pipeline {
+    pub fn new(
+        pool: PgPool,
+        embedder: Arc<dyn Embedder>,
+        counter: Arc<dyn TokenCounter>,
+        limits: Limits,
+        chunking: ChunkOptions,
+    ) -> Self {
+        let worker = format!(
+            "{}:{}",
+            std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into()),
+            std::process::id()
+        );
+        Self {
+            pool,
+            embedder,
+            counter,
+            limits,
+            chunking,
+            worker,
+        }
+    }
+
+    pub fn embedder(&self) -> &Arc<dyn Embedder> {
+        &self.embedder
+    }
+
+    /// Refuses a collection whose vectors come from another model than this pipeline's embedder.
+    pub fn check_collection(&self, collection: &Collection) -> Result<(), IngestError> {
+        let same_size =
+            usize::try_from(collection.dimensions).ok() == Some(self.embedder.dimensions());
+        if collection.embedding_model == self.embedder.model() && same_size {
+            return Ok(());
+        }
+        Err(IngestError::EmbedderMismatch {
+            collection: collection.name.clone(),
+            collection_model: collection.embedding_model.clone(),
+            collection_dimensions: collection.dimensions,
+            model: self.embedder.model().to_owned(),
+            dimensions: self.embedder.dimensions(),
+        })
+    }
+
+    /// The collection's chunking options (its `settings`), else the pipeline's defaults, fitted
+    /// to the embedder.
+    fn chunking(&self, collection: &Collection) -> ChunkOptions {
+        let setting = |key: &str| {
+            collection.settings[key]
+                .as_u64()
+                .and_then(|value| usize::try_from(value).ok())
+        };
+        fit_chunking(
+            &ChunkOptions {
+                max_tokens: setting("chunk_tokens").unwrap_or(self.chunking.max_tokens),
+                overlap_tokens: setting("chunk_overlap").unwrap_or(self.chunking.overlap_tokens),
+            },
+            self.embedder.as_ref(),
+        )
+    }
+
+    /// Ingests one object as a new version of its document, recording the attempt as a job.
+    pub async fn ingest(
+        &self,
+        collection: &Collection,
+        object: SourceObject,
+        origin: &str,
+    ) -> Result<Ingested, IngestError> {
+        let job = jobs::start(
+            &self.pool,
+            &NewJob {
+                collection_id: collection.id,
+                kind: JobKind::Upsert,
+                source_uri: object.uri.clone(),
+                source_etag: object.etag.clone(),
+                origin: origin.to_owned(),
+                event_id: None,
+                event_time: Some(object.modified),
+                idempotency_key: None,
+                max_attempts: 1,
+            },
+            &self.worker,
+        )
+        .await?;
+        let span = tracing::info_span!("ingest", job = %job.id, collection = %collection.name);
+        let result =
+            tracing::Instrument::instrument(self.run(collection, &object, job.id), span).await;
+        if let Err(err) = &result {
+            let reason = err.to_string();
+            tracing::warn!(job = %job.id, error = %reason, "ingest failed");
+            let mut conn = self.pool.acquire().await?;
+            if !matches!(err, IngestError::Store(_)) {
+                documents::record_failure(
+                    &mut conn,
+                    collection.id,
+                    &object.uri,
+                    object.modified,
+                    &reason,
+                )
+                .await?;
+            }
+            jobs::fail(&mut *conn, job.id, &reason, None).await?;
+        }
+        result
+    }
+
+    async fn run(
+        &self,
+        collection: &Collection,
+        object: &SourceObject,
+        job_id: Uuid,
+    ) -> Result<Ingested, IngestError> {
+        self.check_collection(collection)?;
+        let size = object.bytes.len() as u64;
+        if size > self.limits.max_object_bytes {
+            return Err(IngestError::TooLarge {
+                size,
+                max: self.limits.max_object_bytes,
+            });
+        }
+        let mut document = NewDocument {
+            collection_id: collection.id,
+            source_uri: object.uri.clone(),
+            source_etag: object.etag.clone(),
+            source_time: object.modified,
+            content_sha256: sha256(&object.bytes),
+            title: object.file_name.clone(),
+            mime_type: None,
+            byte_size: i64::try_from(size).unwrap_or(i64::MAX),
+            metadata: serde_json::json!({}),
+            acl: Vec::new(),
+        };
+
+        // The same bytes again, or an older version: settled without parsing or embedding.
+        let mut conn = self.pool.acquire().await?;
+        if let Some(outcome) = documents::refresh(&mut conn, &document).await? {
+            drop(conn);
+            return self.finish(job_id, outcome, 0, 0, 0).await;
+        }
+        drop(conn);
+
+        let parsed = self.parse(collection, object).await?;
+        document.title = parsed.title.or(document.title);
+        document.mime_type = Some(parsed.mime_type.to_owned());
+
+        let (vectors, cache_hits, new_entries) = self.embed(&parsed.chunks).await?;
+        let chunks: Vec<NewChunk> = parsed
+            .chunks
+            .iter()
+            .zip(vectors)
+            .map(|(prepared, embedding)| NewChunk {
+                text: prepared.chunk.text.clone(),
+                token_count: i32::try_from(prepared.chunk.token_count).unwrap_or(i32::MAX),
+                page_from: prepared.chunk.page_from.and_then(|p| i32::try_from(p).ok()),
+                page_to: prepared.chunk.page_to.and_then(|p| i32::try_from(p).ok()),
+                heading_path: prepared.chunk.heading_path.clone(),
+                keywords: prepared.keywords.clone(),
+                embedding,
+            })
+            .collect();
+
+        let mut tx = self.pool.begin().await?;
+        let outcome = documents::replace(&mut tx, &document, &chunks).await?;
+        let entries: Vec<([u8; 32], &[f32])> = new_entries
+            .iter()
+            .map(|(hash, vector)| (*hash, vector.as_slice()))
+            .collect();
+        embedding_cache::insert(
+            &mut *tx,
+            self.embedder.model(),
+            self.embedder.dimensions(),
+            &entries,
+        )
+        .await?;
+        let document_id = outcome_document(&outcome);
+        jobs::succeed(&mut *tx, job_id, document_id).await?;
+        tx.commit().await?;
+        Ok(Ingested {
+            job_id,
+            document_id,
+            outcome: outcome.into(),
+            chunks: chunks.len(),
+            embedded: new_entries.len(),
+            cache_hits,
+        })
+    }
+
+    async fn finish(
+        &self,
+        job_id: Uuid,
+        outcome: WriteOutcome,
+        chunks: usize,
+        embedded: usize,
+        cache_hits: usize,
+    ) -> Result<Ingested, IngestError> {
+        let document_id = outcome_document(&outcome);
+        jobs::succeed(&self.pool, job_id, document_id).await?;
+        Ok(Ingested {
+            job_id,
+            document_id,
+            outcome: outcome.into(),
+            chunks,
+            embedded,
+            cache_hits,
+        })
+    }
+
+    /// Parses, chunks and segments on a blocking thread: bounded in time, a panic becomes an error.
+    async fn parse(
+        &self,
+        collection: &Collection,
+        object: &SourceObject,
+    ) -> Result<Parsed, IngestError> {
+        let bytes = object.bytes.clone();
+        let file_name = object.file_name.clone();
+        let limits = self.limits.clone();
+        let options = self.chunking(collection);
+        let counter = self.counter.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            prepare(
+                &bytes,
+                file_name.as_deref(),
+                &limits,
+                &options,
+                counter.as_ref(),
+            )
+        });
+        // A timed-out parse cannot be killed (it is a thread): it finishes in the background and
+        // its result is dropped. The timeout frees the job, and the limits bound the work.
+        match tokio::time::timeout(self.limits.parse_timeout, task).await {
+            Err(_) => Err(IngestError::ParseTimeout(self.limits.parse_timeout)),
+            Ok(Err(join)) => Err(IngestError::ParserCrashed(panic_message(join))),
+            Ok(Ok(prepared)) => prepared,
+        }
+    }
+
+    /// Vectors for every chunk, in order: cached ones from the cache, the rest from the model (each
+    /// distinct text once). Returns the vectors, the cache hits, and the new cache entries.
+    async fn embed(
+        &self,
+        chunks: &[Prepared],
+    ) -> Result<(Vec<Vec<f32>>, usize, Vec<([u8; 32], Vec<f32>)>), IngestError> {
+        let hashes: Vec<[u8; 32]> = chunks.iter().map(|c| sha256(&c.embed_input)).collect();
+        let mut known = embedding_cache::lookup(
+            &self.pool,
+            self.embedder.model(),
+            self.embedder.dimensions(),
+            &hashes,
+        )
+        .await?;
+        let cache_hits = hashes
+            .iter()
+            .filter(|hash| known.contains_key(*hash))
+            .count();
+
+        let mut missing: Vec<[u8; 32]> = Vec::new();
+        let mut inputs: Vec<String> = Vec::new();
+        let mut queued: HashMap<[u8; 32], ()> = HashMap::new();
+        for (hash, chunk) in hashes.iter().zip(chunks) {
+            if !known.contains_key(hash) && queued.insert(*hash, ()).is_none() {
+                missing.push(*hash);
+                inputs.push(chunk.embed_input.clone());
+            }
+        }
+        let mut new_entries = Vec::with_capacity(missing.len());
+        if !inputs.is_empty() {
+            let vectors = self.embedder.embed(&inputs).await?;
+            for (hash, vector) in missing.into_iter().zip(vectors) {
+                known.insert(hash, vector.clone());
+                new_entries.push((hash, vector));
+            }
+        }
+        let vectors = hashes
+            .iter()
+            .map(|hash| known.get(hash).cloned().unwrap_or_default())
+            .collect();
+        Ok((vectors, cache_hits, new_entries))
+    }
+}
+
+/// Chunking options that fit the embedder: room is left for the title and headings embedded with
+/// each chunk, inside what the model reads (the local MiniLM reads only 256 tokens; past that it
+/// would ignore the end of a chunk).
+pub fn fit_chunking(options: &ChunkOptions, embedder: &dyn Embedder) -> ChunkOptions {
+    let max_tokens = options.max_tokens.min(
+        embedder
+            .max_input_tokens()
+            .saturating_sub(EMBED_CONTEXT_TOKENS)
+            .max(ChunkOptions::MIN_MAX_TOKENS),
+    );
+    ChunkOptions {
+        max_tokens,
+        overlap_tokens: options.overlap_tokens.min(max_tokens / 4),
+    }
+}
+
+fn outcome_document(outcome: &WriteOutcome) -> Option<Uuid> {
+    match outcome {
+        WriteOutcome::Written { document_id, .. } | WriteOutcome::Unchanged { document_id, .. } => {
+            Some(*document_id)
+        }
+        WriteOutcome::Stale { .. } => None,
+    }
+}
+
+impl From<WriteOutcome> for Outcome {
+    fn from(outcome: WriteOutcome) -> Self {
+        match outcome {
+            WriteOutcome::Written { version, .. } => Outcome::Written { version },
+            WriteOutcome::Unchanged { .. } => Outcome::Unchanged,
+            WriteOutcome::Stale { .. } => Outcome::Stale,
+        }
+    }
+}
+
+/// The CPU part: bytes → blocks → chunks → keywords and embedding inputs.
+fn prepare(
+    bytes: &[u8],
+    file_name: Option<&str>,
+    limits: &Limits,
+    options: &ChunkOptions,
+    counter: &dyn TokenCounter,
+) -> Result<Parsed, IngestError> {
+    let parsed = parse::parse(
+        bytes,
+        file_name,
+        &ParseLimits {
+            max_pages: limits.max_pages,
+        },
+    )?;
+    let chunks = chunk::chunk(&parsed.blocks, options, counter);
+    if chunks.is_empty() {
+        return Err(IngestError::NoChunks);
+    }
+    if chunks.len() > limits.max_chunks {
+        return Err(IngestError::TooManyChunks {
+            chunks: chunks.len(),
+            max: limits.max_chunks,
+        });
+    }
+    let title = parsed.title.clone();
+    let chunks = chunks
+        .into_iter()
+        .map(|chunk| {
+            let keywords = segment::keywords(&chunk.text);
+            let embed_input = embed_input(title.as_deref(), &chunk);
+            Prepared {
+                chunk,
+                keywords,
+                embed_input,
+            }
+        })
+        .collect();
+    Ok(Parsed {
+        title,
+        mime_type: parsed.format.mime_type(),
+        chunks,
+    })
+}
+
+/// The chunk as the embedding model sees it: headings give a passage its topic ("Leave > Sick
+/// leave" makes "up to 10 days" findable), the title its document.
+fn embed_input(title: Option<&str>, chunk: &Chunk) -> String {
+    let mut context: Vec<&str> = title.into_iter().collect();
+    context.extend(chunk.heading_path.iter().map(String::as_str));
+    if context.is_empty() {
+        chunk.text.clone()
+    } else {
+        format!("{}\n\n{}", context.join(" > "), chunk.text)
+    }
+}
+
+fn panic_message(join: tokio::task::JoinError) -> String {
+    if !join.is_panic() {
+        return join.to_string();
+    }
+    let payload = join.into_panic();
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}

@@ -1,0 +1,181 @@
+//! Embeddings from an OpenAI-compatible API (Model Studio's compatible mode, vLLM, Ollama, …).
+//!
+//! Texts go out in batches (Model Studio's v3/v4 models take at most 10 inputs a request), several
+//! batches at once but never more than `concurrency` requests in flight across the whole process,
+//! each retried by [`super::transport`] when the provider throttles or fails.
+
+use std::{sync::Arc, time::Duration};
+
+use async_openai::{
+    Client,
+    config::OpenAIConfig,
+    error::OpenAIError,
+    types::embeddings::{CreateEmbeddingRequestArgs, EncodingFormat},
+};
+use async_trait::async_trait;
+use futures::{StreamExt, TryStreamExt};
+use secrecy::ExposeSecret;
+use tokio::sync::Semaphore;
+
+use super::{
+    EmbedError, Embedder, SetupError, Usage,
+    transport::{self, RetryPolicy},
+};
+use crate::config::EmbeddingSettings;
+
+pub struct OpenAiEmbedder {
+    client: Client<OpenAIConfig>,
+    model: String,
+    dimensions: usize,
+    batch_size: usize,
+    concurrency: usize,
+    in_flight: Semaphore,
+    usage: Arc<Usage>,
+}
+
+impl OpenAiEmbedder {
+    pub fn new(base_url: &str, settings: &EmbeddingSettings) -> Result<Self, SetupError> {
+        match url::Url::parse(base_url) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => {}
+            Ok(url) => {
+                return Err(SetupError::InvalidEndpoint(format!(
+                    "scheme '{}'",
+                    url.scheme()
+                )));
+            }
+            Err(err) => return Err(SetupError::InvalidEndpoint(err.to_string())),
+        }
+        let usage = Arc::new(Usage::default());
+        let policy = RetryPolicy {
+            max_attempts: settings.max_attempts.max(1),
+            timeout: Duration::from_secs(settings.timeout_secs.max(1)),
+            ..RetryPolicy::default()
+        };
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .pool_max_idle_per_host(settings.concurrency.max(1))
+            .build()
+            .map_err(|err| SetupError::InvalidEndpoint(err.to_string()))?;
+        let mut config = OpenAIConfig::new().with_api_base(base_url.trim_end_matches('/'));
+        if let Some(key) = &settings.api_key {
+            config = config.with_api_key(key.expose_secret());
+        }
+        let client = Client::with_config(config).with_http_service(transport::service(
+            http,
+            policy,
+            usage.clone(),
+        ));
+        let concurrency = settings.concurrency.max(1);
+        Ok(Self {
+            client,
+            model: settings.model.clone(),
+            dimensions: settings.dimensions,
+            batch_size: settings.batch_size.max(1),
+            concurrency,
+            in_flight: Semaphore::new(concurrency),
+            usage,
+        })
+    }
+
+    async fn embed_batch(&self, batch: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let request = CreateEmbeddingRequestArgs::default()
+            .model(&self.model)
+            .input(batch.to_vec())
+            .dimensions(u32::try_from(self.dimensions).unwrap_or(u32::MAX))
+            .encoding_format(EncodingFormat::Float)
+            .build()
+            .map_err(|err| EmbedError::Malformed(err.to_string()))?;
+        let _permit = self
+            .in_flight
+            .acquire()
+            .await
+            .map_err(|_| EmbedError::Unavailable("the embedder is shutting down".into()))?;
+        let started = std::time::Instant::now();
+        let response = self
+            .client
+            .embeddings()
+            .create(request)
+            .await
+            .map_err(classify)?;
+        let mut data = response.data;
+        data.sort_by_key(|embedding| embedding.index);
+        let wrong_dimensions = data.iter().find(|e| e.embedding.len() != self.dimensions);
+        if data.len() != batch.len() || wrong_dimensions.is_some() {
+            return Err(EmbedError::WrongShape {
+                got: data.len(),
+                dimensions: wrong_dimensions.map_or(self.dimensions, |e| e.embedding.len()),
+                expected: batch.len(),
+                expected_dimensions: self.dimensions,
+            });
+        }
+        let tokens = u64::from(response.usage.total_tokens);
+        self.usage.record_embedded(batch.len() as u64, tokens);
+        tracing::debug!(
+            inputs = batch.len(),
+            tokens,
+            latency_ms = started.elapsed().as_millis() as u64,
+            "embedded"
+        );
+        Ok(data.into_iter().map(|e| e.embedding).collect())
+    }
+}
+
+/// Sorts a final error (retries are over) into what the caller can do about it.
+fn classify(err: OpenAIError) -> EmbedError {
+    match err {
+        OpenAIError::ApiError(err) => {
+            let status = err.status_code.as_u16();
+            if status == 429 || err.status_code.is_server_error() {
+                EmbedError::Unavailable(err.to_string())
+            } else {
+                EmbedError::Rejected {
+                    status,
+                    code: err
+                        .api_error
+                        .code
+                        .map(|c| format!(" {c}"))
+                        .unwrap_or_default(),
+                    message: err.api_error.message,
+                }
+            }
+        }
+        OpenAIError::JSONDeserialize(err, body) => {
+            let excerpt: String = body.chars().take(120).collect();
+            EmbedError::Malformed(format!("{err}; the body began {excerpt:?}"))
+        }
+        OpenAIError::Reqwest(err) => EmbedError::Unavailable(err.to_string()),
+        OpenAIError::Boxed(err) => EmbedError::Unavailable(err.to_string()),
+        other => EmbedError::Malformed(other.to_string()),
+    }
+}
+
+#[async_trait]
+impl Embedder for OpenAiEmbedder {
+    fn model(&self) -> &str {
+        &self.model
+    }
+
+    fn dimensions(&self) -> usize {
+        self.dimensions
+    }
+
+    fn is_local(&self) -> bool {
+        false
+    }
+
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let requests: Vec<_> = texts
+            .chunks(self.batch_size)
+            .map(|batch| self.embed_batch(batch))
+            .collect();
+        let batches: Vec<Vec<Vec<f32>>> = futures::stream::iter(requests)
+            .buffered(self.concurrency)
+            .try_collect()
+            .await?;
+        Ok(batches.into_iter().flatten().collect())
+    }
+
+    fn usage(&self) -> &Usage {
+        &self.usage
+    }
+}

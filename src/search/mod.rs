@@ -1,0 +1,3 @@
+//! Retrieval. For now: `segment`, the keyword segmentation that ingest and queries share.
+
+pub mod segment;
