@@ -114,6 +114,8 @@ async fn end_to_end(fake: &FakeOpenAi, concurrency: usize, documents: usize) -> 
             bytes: document(d).into_bytes(),
             etag: None,
             modified: Utc::now(),
+            metadata: serde_json::json!({}),
+            acl: Vec::new(),
         })
         .collect();
     let started = Instant::now();

@@ -23,20 +23,130 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the HTTP API (`/healthz`, `/readyz`, …) until SIGTERM or Ctrl-C.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply the database migrations this binary carries, then exit.
     Migrate(MigrateArgs),
     /// Ingest files or directories into a collection (parse, chunk, embed, store), then exit.
     Ingest(Box<IngestArgs>),
+    /// Search a collection from the command line (the same retrieval as the API).
+    Search(Box<SearchArgs>),
+    /// Measure retrieval quality on a labelled JSONL file: hit@k, MRR@10, nDCG@10 per mode.
+    Eval(Box<EvalArgs>),
+    /// Create, list and revoke API keys.
+    Keys(KeysArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// What to search for.
+    pub query: String,
+
+    #[arg(long, short = 'c')]
+    pub collection: String,
+
+    #[arg(long, env = "ADBRAG_TENANT", default_value = "default")]
+    pub tenant: String,
+
+    /// Hits to show.
+    #[arg(long, default_value_t = 5)]
+    pub top_k: usize,
+
+    /// hybrid, vector or keyword.
+    #[arg(long, default_value = "hybrid")]
+    pub mode: String,
+
+    /// A metadata filter as JSON, e.g. '{"team": "hr"}' (docs/api.md has the grammar).
+    #[arg(long)]
+    pub filter: Option<String>,
+
+    /// Print the results as JSON.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+
+    #[command(flatten)]
+    pub embedding: EmbeddingSettings,
+
+    #[command(flatten)]
+    pub search: SearchSettings,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// JSONL of {"query": …, "relevant": [paths or URIs]}; paths are relative to the current directory.
+    pub file: PathBuf,
+
+    #[arg(long, short = 'c')]
+    pub collection: String,
+
+    #[arg(long, env = "ADBRAG_TENANT", default_value = "default")]
+    pub tenant: String,
+
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+
+    #[command(flatten)]
+    pub embedding: EmbeddingSettings,
+
+    #[command(flatten)]
+    pub search: SearchSettings,
+}
+
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    #[command(subcommand)]
+    pub command: KeysCommand,
+
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key and print it (shown once; only its hash is stored).
+    Create {
+        /// The tenant whose collections the key reaches.
+        #[arg(long)]
+        tenant: String,
+        /// reader (list, search), writer (+ upload, delete documents) or admin (+ collections).
+        #[arg(long, default_value = "reader")]
+        role: crate::store::api_keys::Role,
+        /// A label for people: who or what uses the key.
+        #[arg(long)]
+        name: String,
+    },
+    /// List keys (never their secrets).
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Revoke a key by id or by the prefix `keys list` shows.
+    Revoke { key: String },
 }
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
+    /// Serve without API keys: every caller is the admin of tenant "default". Development only;
+    /// refused unless --bind is a loopback address.
+    #[arg(long, env = "ADBRAG_INSECURE_NO_AUTH")]
+    pub insecure_no_auth: bool,
+
     #[command(flatten)]
     pub database: DatabaseSettings,
 
     #[command(flatten)]
     pub http: HttpSettings,
+
+    #[command(flatten)]
+    pub embedding: EmbeddingSettings,
+
+    #[command(flatten)]
+    pub ingest: IngestSettings,
+
+    #[command(flatten)]
+    pub search: SearchSettings,
 }
 
 #[derive(Debug, Args)]
@@ -194,6 +304,57 @@ pub struct IngestSettings {
     pub tokenizer: Option<PathBuf>,
 }
 
+/// How retrieval ranks: the two legs of hybrid search and their fusion.
+#[derive(Debug, Clone, Args)]
+pub struct SearchSettings {
+    /// Candidates each leg (vector, keyword) contributes before fusion.
+    #[arg(
+        long = "search-candidates",
+        env = "ADBRAG_SEARCH_CANDIDATES",
+        default_value_t = 50
+    )]
+    pub candidates: usize,
+
+    /// The k of reciprocal rank fusion: score = Σ weight / (k + rank). Larger k flattens ranks.
+    #[arg(long = "rrf-k", env = "ADBRAG_RRF_K", default_value_t = 60.0)]
+    pub rrf_k: f64,
+
+    /// Weight of the vector leg in fusion.
+    #[arg(
+        long = "vector-weight",
+        env = "ADBRAG_VECTOR_WEIGHT",
+        default_value_t = 1.0
+    )]
+    pub vector_weight: f64,
+
+    /// Weight of the keyword leg in fusion.
+    #[arg(
+        long = "keyword-weight",
+        env = "ADBRAG_KEYWORD_WEIGHT",
+        default_value_t = 1.0
+    )]
+    pub keyword_weight: f64,
+
+    /// HNSW search breadth (pgvector `hnsw.ef_search`): higher is more exact and slower.
+    #[arg(
+        long = "hnsw-ef-search",
+        env = "ADBRAG_HNSW_EF_SEARCH",
+        default_value_t = 100
+    )]
+    pub ef_search: u32,
+}
+
+impl SearchSettings {
+    /// Session settings for every database connection that searches: the HNSW breadth, and
+    /// pgvector's iterative scan, so a filtered search still finds `candidates` matching rows.
+    pub fn session(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("hnsw.ef_search", self.ef_search.to_string()),
+            ("hnsw.iterative_scan", "relaxed_order".to_owned()),
+        ]
+    }
+}
+
 /// How to reach the database (PostgreSQL + pgvector, or AnalyticDB for PostgreSQL).
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseSettings {
@@ -263,6 +424,54 @@ pub struct HttpSettings {
         default_value_t = 30
     )]
     pub shutdown_grace_secs: u64,
+
+    /// Searches served at once; more wait in a short queue, and beyond it get 503 + Retry-After.
+    #[arg(
+        long = "max-searches",
+        env = "ADBRAG_MAX_SEARCHES",
+        default_value_t = 32
+    )]
+    pub max_searches: usize,
+
+    /// Searches that may wait for a slot (up to 2 s) before new ones are refused.
+    #[arg(
+        long = "search-queue",
+        env = "ADBRAG_SEARCH_QUEUE",
+        default_value_t = 64
+    )]
+    pub search_queue: usize,
+
+    /// Document requests (uploads are ingested in the request) served at once.
+    #[arg(
+        long = "max-document-requests",
+        env = "ADBRAG_MAX_DOCUMENT_REQUESTS",
+        default_value_t = 4
+    )]
+    pub max_document_requests: usize,
+
+    /// Document requests that may wait for a slot.
+    #[arg(
+        long = "document-queue",
+        env = "ADBRAG_DOCUMENT_QUEUE",
+        default_value_t = 16
+    )]
+    pub document_queue: usize,
+
+    /// Seconds a search or collection request may run before it is abandoned with a 503.
+    #[arg(
+        long = "request-timeout",
+        env = "ADBRAG_REQUEST_TIMEOUT",
+        default_value_t = 30
+    )]
+    pub request_timeout_secs: u64,
+
+    /// Seconds a document request (an upload is parsed and embedded in it) may run.
+    #[arg(
+        long = "upload-timeout",
+        env = "ADBRAG_UPLOAD_TIMEOUT",
+        default_value_t = 300
+    )]
+    pub upload_timeout_secs: u64,
 }
 
 /// Logging: `RUST_LOG` picks what is logged, this picks how it looks.

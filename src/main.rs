@@ -25,9 +25,12 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match args.command {
-            Command::Serve(args) => cli::serve::run(args).await,
+            Command::Serve(args) => cli::serve::run(*args).await,
             Command::Migrate(args) => cli::migrate::run(args).await,
             Command::Ingest(args) => cli::ingest::run(*args).await,
+            Command::Search(args) => cli::search::run(*args).await,
+            Command::Eval(args) => cli::eval::run(*args).await,
+            Command::Keys(args) => cli::keys::run(args).await,
         }
     });
     match result {

@@ -10,7 +10,7 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::store;
+use crate::{llm::EmbedError, search::retrieve::SearchError, store};
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -26,6 +26,11 @@ impl ApiError {
             code,
             message: message.into(),
         }
+    }
+
+    /// A 400 with a code and a message that says what to fix.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
     /// A 503 for a dependency that is down or not ready; the message is for operators.
@@ -73,6 +78,7 @@ impl From<store::Error> for ApiError {
             E::CollectionNotFound(_) => (StatusCode::NOT_FOUND, "collection_not_found"),
             E::DocumentNotFound(_) => (StatusCode::NOT_FOUND, "document_not_found"),
             E::JobNotFound(_) => (StatusCode::NOT_FOUND, "job_not_found"),
+            E::KeyNotFound(_) => (StatusCode::NOT_FOUND, "key_not_found"),
             E::DimensionMismatch { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "dimension_mismatch"),
             E::Connect { .. } => {
                 return Self::unavailable("the database is unreachable; retry later");
@@ -80,5 +86,25 @@ impl From<store::Error> for ApiError {
             E::Config(_) | E::Database(_) => return Self::internal(&err),
         };
         Self::new(status, code, err.to_string())
+    }
+}
+
+impl From<SearchError> for ApiError {
+    fn from(err: SearchError) -> Self {
+        match err {
+            SearchError::EmptyQuery | SearchError::QueryTooLong(_) | SearchError::TopK(_) => {
+                Self::bad_request("invalid_query", err.to_string())
+            }
+            SearchError::EmbedderMismatch { .. } => {
+                Self::new(StatusCode::CONFLICT, "embedder_mismatch", err.to_string())
+            }
+            SearchError::Embed(EmbedError::Rejected { .. } | EmbedError::WrongShape { .. }) => {
+                Self::new(StatusCode::BAD_GATEWAY, "embedding_failed", err.to_string())
+            }
+            SearchError::Embed(
+                EmbedError::Unavailable(_) | EmbedError::Malformed(_) | EmbedError::Local(_),
+            ) => Self::unavailable(format!("{err}; retry later")),
+            SearchError::Store(err) => err.into(),
+        }
     }
 }

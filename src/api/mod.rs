@@ -2,12 +2,22 @@
 //!
 //! Handlers parse the request, call one library function and shape its result; rules live below.
 
+mod auth;
+mod collections;
+mod documents;
 mod error;
 mod health;
+mod overload;
+mod search;
 
-use std::{future::Future, io, time::Duration};
+use std::{future::Future, io, sync::Arc, time::Duration};
 
-use axum::{Router, http::Request};
+use axum::{
+    Router,
+    extract::{FromRequest, Request as AxumRequest},
+    http::Request,
+    middleware::from_fn_with_state,
+};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tower_http::{
@@ -16,24 +26,61 @@ use tower_http::{
 };
 use tracing::Level;
 
+pub use auth::LOCAL_TENANT;
 pub use error::ApiError;
+
+use crate::{
+    config::{HttpSettings, SearchSettings},
+    ingest::pipeline::Pipeline,
+    llm::Embedder,
+};
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
-}
-
-impl AppState {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
-    }
+    pub embedder: Arc<dyn Embedder>,
+    pub pipeline: Arc<Pipeline>,
+    pub search: SearchSettings,
+    /// False only with `--insecure-no-auth` (loopback binds only): every caller is the local admin.
+    pub auth_required: bool,
+    /// Largest upload accepted.
+    pub max_upload_bytes: usize,
+    /// Capacity and timeouts (the rest of `HttpSettings` is for the listener).
+    pub http: HttpSettings,
 }
 
 /// The whole HTTP surface, separate from serving it so tests can call it in-process.
 pub fn router(state: AppState) -> Router {
+    let http = &state.http;
+    let seconds = Duration::from_secs;
+    let searches = overload::Gate::new(
+        "search",
+        http.max_searches,
+        http.search_queue,
+        seconds(http.request_timeout_secs),
+    );
+    let documents = overload::Gate::new(
+        "document",
+        http.max_document_requests,
+        http.document_queue,
+        seconds(http.upload_timeout_secs),
+    );
+    let collections = overload::Gate::new(
+        "collection",
+        http.max_searches,
+        http.search_queue,
+        seconds(http.request_timeout_secs),
+    );
     Router::new()
+        // Health checks are never shed: an overloaded server is still alive.
         .merge(health::router())
+        .merge(collections::router().route_layer(from_fn_with_state(collections, overload::limit)))
+        .merge(
+            documents::router(state.max_upload_bytes)
+                .route_layer(from_fn_with_state(documents, overload::limit)),
+        )
+        .merge(search::router().route_layer(from_fn_with_state(searches, overload::limit)))
         .with_state(state)
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
@@ -48,6 +95,38 @@ pub fn router(state: AppState) -> Router {
             .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// A JSON body whose rejection is an API error (`400 {"error": …}` naming what is wrong), not
+/// axum's plain-text one.
+pub struct Body<T>(pub T);
+
+impl<S, T> FromRequest<S> for Body<T>
+where
+    axum::Json<T>: FromRequest<S, Rejection = axum::extract::rejection::JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: AxumRequest, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(Body(value)),
+            // A body that parses but does not fit (axum's 422) is a bad request like any other.
+            Err(rejection) => Err(ApiError::new(
+                match rejection.status() {
+                    axum::http::StatusCode::UNPROCESSABLE_ENTITY => {
+                        axum::http::StatusCode::BAD_REQUEST
+                    }
+                    status => status,
+                },
+                "invalid_body",
+                format!(
+                    "{}: send a JSON object as documented in docs/api.md",
+                    rejection.body_text()
+                ),
+            )),
+        }
+    }
 }
 
 /// Serves `app` until `shutdown` resolves, then lets in-flight requests finish for up to `grace`.

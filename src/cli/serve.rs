@@ -1,6 +1,6 @@
-//! `adbrag serve`: check the database, then serve the HTTP API until SIGTERM or Ctrl-C.
+//! `adbrag serve`: check the database, load the embedder, then serve the HTTP API until SIGTERM.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use anyhow::{Context, bail};
 use tokio::net::TcpListener;
@@ -8,11 +8,23 @@ use tokio::net::TcpListener;
 use crate::{
     api::{self, AppState},
     config::ServeArgs,
+    ingest::{
+        self,
+        chunk::ChunkOptions,
+        pipeline::{Limits, Pipeline},
+    },
+    llm,
     store::{self, schema},
 };
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let pool = store::connect(&args.database).await?;
+    let bind = args.http.bind;
+    if args.insecure_no_auth && !bind.ip().is_loopback() {
+        bail!(
+            "--insecure-no-auth serves without API keys and is refused on {bind}: bind a loopback address (127.0.0.1) or drop the flag and create keys with `adbrag keys create`"
+        );
+    }
+    let pool = store::connect_with_session(&args.database, &args.search.session()).await?;
     let status = schema::status(&pool)
         .await
         .context("cannot read the database's schema version")?;
@@ -23,17 +35,52 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             problems.join("; ")
         );
     }
+    let embedder = llm::embedder(&args.embedding)?;
+    let counter = ingest::token_counter(&args.ingest, &args.embedding, embedder.as_ref())?;
+    let chunking = ChunkOptions {
+        max_tokens: args.ingest.chunk_tokens,
+        overlap_tokens: args.ingest.chunk_overlap,
+    };
+    chunking
+        .validate()
+        .map_err(|problem| anyhow::anyhow!("invalid chunking options: {problem}"))?;
+    let pipeline = Pipeline::new(
+        pool.clone(),
+        embedder.clone(),
+        counter,
+        Limits::from(&args.ingest),
+        chunking,
+    );
+    if args.insecure_no_auth {
+        tracing::warn!(
+            tenant = api::LOCAL_TENANT,
+            "serving WITHOUT authentication (--insecure-no-auth)"
+        );
+    }
 
-    let bind = args.http.bind;
     let listener = TcpListener::bind(bind).await.with_context(|| {
         format!(
             "cannot listen on {bind}: free the port or choose another with --bind (ADBRAG_BIND)"
         )
     })?;
-    tracing::info!(address = %listener.local_addr()?, "serving");
+    tracing::info!(
+        address = %listener.local_addr()?,
+        embedder = embedder.model(),
+        local = embedder.is_local(),
+        "serving"
+    );
+    let state = AppState {
+        pool: pool.clone(),
+        embedder,
+        pipeline: Arc::new(pipeline),
+        search: args.search,
+        auth_required: !args.insecure_no_auth,
+        max_upload_bytes: usize::try_from(args.ingest.max_object_bytes).unwrap_or(usize::MAX),
+        http: args.http.clone(),
+    };
     api::serve(
         listener,
-        api::router(AppState::new(pool.clone())),
+        api::router(state),
         api::shutdown_signal(),
         Duration::from_secs(args.http.shutdown_grace_secs),
     )

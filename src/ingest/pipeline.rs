@@ -269,8 +269,8 @@ impl Pipeline {
             title: object.file_name.clone(),
             mime_type: None,
             byte_size: i64::try_from(size).unwrap_or(i64::MAX),
-            metadata: serde_json::json!({}),
-            acl: Vec::new(),
+            metadata: object.metadata.clone(),
+            acl: object.acl.clone(),
         };
 
         // The same bytes again, or an older version: settled without parsing or embedding.
@@ -317,6 +317,14 @@ impl Pipeline {
         let document_id = outcome_document(&outcome);
         jobs::succeed(&mut *tx, job_id, document_id).await?;
         tx.commit().await?;
+        tracing::info!(
+            document = ?document_id,
+            chunks = chunks.len(),
+            embedded = new_entries.len(),
+            cache_hits,
+            tokens = chunks.iter().map(|c| i64::from(c.token_count)).sum::<i64>(),
+            "ingested"
+        );
         Ok(Ingested {
             job_id,
             document_id,

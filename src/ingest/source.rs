@@ -17,6 +17,10 @@ pub struct SourceObject {
     pub etag: Option<String>,
     /// Orders versions of the object: the event time or Last-Modified.
     pub modified: DateTime<Utc>,
+    /// What search filters on (a JSON object): OSS user metadata, upload fields.
+    pub metadata: serde_json::Value,
+    /// Principals allowed to read the document; empty: everyone with access to the collection.
+    pub acl: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,5 +96,7 @@ pub async fn read_file(path: &Path, max_bytes: u64) -> Result<SourceObject, Sour
         bytes,
         etag: None,
         modified,
+        metadata: serde_json::json!({}),
+        acl: Vec::new(),
     })
 }

@@ -65,7 +65,7 @@ pub struct Document {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, sqlx::Type)]
 #[sqlx(type_name = "text", rename_all = "lowercase")]
 #[serde(rename_all = "lowercase")]
 pub enum DocumentStatus {
@@ -476,6 +476,28 @@ pub async fn find_by_source(
     .bind(collection_id)
     .bind(source_uri)
     .fetch_optional(executor)
+    .await?)
+}
+
+/// One page of a collection's documents, newest first, optionally of one status.
+pub async fn list(
+    executor: impl PgExecutor<'_>,
+    collection_id: Uuid,
+    status: Option<DocumentStatus>,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<Document>> {
+    Ok(sqlx::query_as::<_, Document>(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM document WHERE collection_id = $1 AND ($2::text IS NULL OR status = $2)
+          ORDER BY updated_at DESC, id LIMIT $3 OFFSET $4",
+    ))
+    .bind(collection_id)
+    .bind(status)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(executor)
     .await?)
 }
 

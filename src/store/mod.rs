@@ -6,12 +6,14 @@
 //! Parameters are always bound, never formatted into SQL; the one exception is the integer
 //! dimension in vector index DDL and expressions, rendered by [`dialect`] from a checked `u16`.
 
+pub mod api_keys;
 pub mod collections;
 pub mod dialect;
 pub mod documents;
 pub mod embedding_cache;
 pub mod jobs;
 pub mod schema;
+pub mod search;
 
 use std::time::Duration;
 
@@ -38,6 +40,8 @@ pub enum Error {
     CollectionNotFound(String),
     #[error("document {0} not found")]
     DocumentNotFound(Uuid),
+    #[error("API key '{0}' not found: `adbrag keys list` shows the keys that exist")]
+    KeyNotFound(String),
     #[error("ingest job {0} not found")]
     JobNotFound(Uuid),
     #[error(
@@ -65,6 +69,15 @@ pub enum Error {
 
 /// Opens a pool and proves the database answers, or says why it does not and what to do.
 pub async fn connect(settings: &DatabaseSettings) -> Result<PgPool> {
+    connect_with_session(settings, &[]).await
+}
+
+/// [`connect`], with session settings (`SET name = value`) sent at connection start-up, so they
+/// cost no round trip per query.
+pub async fn connect_with_session(
+    settings: &DatabaseSettings,
+    session: &[(&str, String)],
+) -> Result<PgPool> {
     let options: PgConnectOptions =
         settings
             .url()?
@@ -73,6 +86,7 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<PgPool> {
                 name: "DATABASE_URL",
                 problem: err.to_string(),
             })?;
+    let options = options.options(session.iter().map(|(name, value)| (*name, value.as_str())));
     let endpoint = format!("{}:{}", options.get_host(), options.get_port());
     let pool = PgPoolOptions::new()
         .max_connections(settings.max_connections)

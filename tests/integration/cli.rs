@@ -250,3 +250,60 @@ fn ingest_of_a_missing_path_says_so_before_touching_the_database() {
         "/nonexistent/adbrag/docs does not exist: check the path",
     );
 }
+
+#[tokio::test]
+async fn keys_are_created_once_listed_without_secrets_and_revoked() {
+    let db = TestDb::migrated().await;
+    let keys = |args: &[&str]| {
+        adbrag()
+            .arg("keys")
+            .args(args)
+            .env("DATABASE_URL", &db.url)
+            .output()
+            .unwrap()
+    };
+
+    let created = keys(&[
+        "create",
+        "--tenant",
+        "acme",
+        "--role",
+        "writer",
+        "--name",
+        "assistant",
+    ]);
+    let secret = String::from_utf8_lossy(&created.stdout).trim().to_owned();
+    let listed = String::from_utf8_lossy(&keys(&["list", "--tenant", "acme"]).stdout).into_owned();
+    let prefix: String = secret.chars().take(12).collect();
+    let revoked = keys(&["revoke", &prefix]);
+    let listed_after = String::from_utf8_lossy(&keys(&["list"]).stdout).into_owned();
+    let bad_role = keys(&[
+        "create", "--tenant", "acme", "--role", "owner", "--name", "x",
+    ]);
+
+    assert!(
+        created.status.success() && secret.starts_with("adb_") && secret.len() > 60,
+        "{secret}"
+    );
+    assert!(
+        listed.contains(&prefix) && listed.contains("writer") && !listed.contains(&secret),
+        "{listed}"
+    );
+    assert!(revoked.status.success());
+    assert!(listed_after.contains("revoked"), "{listed_after}");
+    assert!(!bad_role.status.success());
+    assert!(String::from_utf8_lossy(&bad_role.stderr).contains("use reader, writer or admin"));
+}
+
+#[test]
+fn serving_without_auth_is_refused_off_loopback() {
+    let (ok, stderr) = run(adbrag()
+        .args(["serve", "--insecure-no-auth", "--bind", "0.0.0.0:0"])
+        .env("DATABASE_URL", "postgres://a:b@127.0.0.1:1/x"));
+
+    assert!(!ok);
+    assert_one_line_error(
+        &stderr,
+        "--insecure-no-auth serves without API keys and is refused on 0.0.0.0:0",
+    );
+}

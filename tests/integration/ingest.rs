@@ -110,6 +110,8 @@ fn object(name: &str, bytes: impl Into<Vec<u8>>, time: i64) -> SourceObject {
         bytes: bytes.into(),
         etag: Some(format!("etag-{time}")),
         modified: Utc.timestamp_opt(1_700_000_000 + time, 0).unwrap(),
+        metadata: serde_json::json!({}),
+        acl: Vec::new(),
     }
 }
 

@@ -1,11 +1,13 @@
 //! Integration tests against a real PostgreSQL + pgvector (the cluster `scripts/pg.sh` runs), each
 //! test in a database of its own. One test binary, so the dependencies link once.
 
+mod api;
 mod api_health;
 mod cli;
 mod fake_openai;
 mod harness;
 mod ingest;
+mod search_filter;
 mod store_collections;
 mod store_documents;
 mod store_jobs;

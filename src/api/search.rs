@@ -1,0 +1,68 @@
+//! `POST /v1/collections/{name}/search`: hybrid retrieval over one collection.
+
+use axum::{
+    Json, Router,
+    extract::{Path, State},
+    routing::post,
+};
+use serde::Deserialize;
+
+use super::{ApiError, AppState, Body, auth::Caller};
+use crate::{
+    search::{
+        filter::Filter,
+        retrieve::{self, Request, Results},
+    },
+    store::{collections, search::Mode},
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/collections/{name}/search", post(search))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SearchBody {
+    query: String,
+    #[serde(default = "default_top_k")]
+    top_k: usize,
+    #[serde(default)]
+    mode: Mode,
+    filter: Option<serde_json::Value>,
+    principals: Option<Vec<String>>,
+}
+
+fn default_top_k() -> usize {
+    10
+}
+
+async fn search(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Body(body): Body<SearchBody>,
+) -> Result<Json<Results>, ApiError> {
+    let collection = collections::get(&state.pool, &caller.tenant, &name).await?;
+    let filter = body
+        .filter
+        .as_ref()
+        .map(Filter::parse)
+        .transpose()
+        .map_err(|err| ApiError::bad_request("invalid_filter", err.to_string()))?;
+    let request = Request {
+        query: body.query,
+        top_k: body.top_k,
+        mode: body.mode,
+        filter,
+        principals: body.principals,
+    };
+    let results = retrieve::search(
+        &state.pool,
+        state.embedder.as_ref(),
+        &collection,
+        &request,
+        &state.search,
+    )
+    .await?;
+    Ok(Json(results))
+}

@@ -1,0 +1,83 @@
+//! `adbrag search "question" --collection NAME`: the API's retrieval, from the terminal.
+
+use anyhow::Context;
+
+use crate::{
+    config::SearchArgs,
+    llm,
+    search::{
+        filter::Filter,
+        retrieve::{self, Request},
+    },
+    store::{self, collections, search::Mode},
+};
+
+pub async fn run(args: SearchArgs) -> anyhow::Result<()> {
+    let mode = parse_mode(&args.mode)?;
+    let filter = args
+        .filter
+        .as_deref()
+        .map(|text| -> anyhow::Result<Filter> {
+            let value: serde_json::Value =
+                serde_json::from_str(text).context("--filter is not JSON")?;
+            Ok(Filter::parse(&value)?)
+        })
+        .transpose()?;
+    let pool = store::connect_with_session(&args.database, &args.search.session()).await?;
+    let collection = collections::get(&pool, &args.tenant, &args.collection).await?;
+    let embedder = llm::embedder(&args.embedding)?;
+    let results = retrieve::search(
+        &pool,
+        embedder.as_ref(),
+        &collection,
+        &Request {
+            query: args.query,
+            top_k: args.top_k,
+            mode,
+            filter,
+            principals: None,
+        },
+        &args.search,
+    )
+    .await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+        return Ok(());
+    }
+    for (rank, hit) in results.hits.iter().enumerate() {
+        let pages = match (hit.page_from, hit.page_to) {
+            (Some(from), Some(to)) if from != to => format!(" pp. {from}-{to}"),
+            (Some(page), _) => format!(" p. {page}"),
+            _ => String::new(),
+        };
+        println!(
+            "{}. {:.4}  {}{}  (vector #{}, keyword #{})",
+            rank + 1,
+            hit.score,
+            hit.title.as_deref().unwrap_or(&hit.source_uri),
+            pages,
+            hit.vector_rank.map_or("-".into(), |r| r.to_string()),
+            hit.keyword_rank.map_or("-".into(), |r| r.to_string()),
+        );
+        let snippet: String = hit.text.chars().take(240).collect();
+        println!("   {}", snippet.replace('\n', " "));
+    }
+    eprintln!(
+        "{} hit(s), {} mode, query embedded by {} in {:.1} ms, retrieved in {:.1} ms",
+        results.hits.len(),
+        args.mode,
+        results.embedder,
+        results.timings.embed_ms,
+        results.timings.retrieve_ms
+    );
+    Ok(())
+}
+
+pub fn parse_mode(mode: &str) -> anyhow::Result<Mode> {
+    match mode {
+        "hybrid" => Ok(Mode::Hybrid),
+        "vector" => Ok(Mode::Vector),
+        "keyword" => Ok(Mode::Keyword),
+        other => anyhow::bail!("unknown mode '{other}': use hybrid, vector or keyword"),
+    }
+}
