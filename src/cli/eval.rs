@@ -30,6 +30,7 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
         }
     }
     let pool = store::connect_with_session(&args.database, &args.search.session()).await?;
+    store::schema::require_ready(&pool).await?;
     let collection = collections::get(&pool, &args.tenant, &args.collection).await?;
     let embedder = llm::embedder(&args.embedding)?;
 

@@ -12,7 +12,7 @@ use crate::{
     ingest::{
         self,
         chunk::ChunkOptions,
-        pipeline::{Ingested, Limits, Outcome, Pipeline, fit_chunking},
+        pipeline::{Ingested, Outcome, fit_chunking},
         source,
     },
     llm,
@@ -24,39 +24,21 @@ use crate::{
 };
 
 pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
-    let chunking = ChunkOptions {
-        max_tokens: args.ingest.chunk_tokens,
-        overlap_tokens: args.ingest.chunk_overlap,
-    };
-    chunking
-        .validate()
-        .map_err(|problem| anyhow::anyhow!("invalid chunking options: {problem}"))?;
     let files = source::discover(&args.paths)?;
     if files.is_empty() {
         bail!("no files found under the given paths: check them, hidden files are skipped");
     }
-
     let pool = store::connect(&args.database).await?;
-    let problems = schema::status(&pool).await?.problems();
-    if !problems.is_empty() {
-        bail!("the database cannot be used: {}", problems.join("; "));
-    }
+    schema::require_ready(&pool).await?;
     let embedder = llm::embedder(&args.embedding)?;
-    let counter = ingest::token_counter(&args.ingest, &args.embedding, embedder.as_ref())?;
-    let pipeline = Pipeline::new(
+    let pipeline = ingest::pipeline(
         pool.clone(),
         embedder.clone(),
-        counter,
-        Limits::from(&args.ingest),
-        chunking.clone(),
-    );
-    let collection = find_or_create(
-        &pool,
-        &args,
-        embedder.as_ref(),
-        &fit_chunking(&chunking, embedder.as_ref()),
-    )
-    .await?;
+        &args.embedding,
+        &args.ingest,
+    )?;
+    let chunking = fit_chunking(pipeline.default_chunking(), embedder.as_ref());
+    let collection = find_or_create(&pool, &args, embedder.as_ref(), &chunking).await?;
     pipeline.check_collection(&collection)?;
     if embedder.is_local() {
         eprintln!(

@@ -24,6 +24,7 @@ pub async fn run(args: SearchArgs) -> anyhow::Result<()> {
         })
         .transpose()?;
     let pool = store::connect_with_session(&args.database, &args.search.session()).await?;
+    store::schema::require_ready(&pool).await?;
     let collection = collections::get(&pool, &args.tenant, &args.collection).await?;
     let embedder = llm::embedder(&args.embedding)?;
     let results = retrieve::search(

@@ -8,12 +8,7 @@ use tokio::net::TcpListener;
 use crate::{
     api::{self, AppState},
     config::ServeArgs,
-    ingest::{
-        self,
-        chunk::ChunkOptions,
-        pipeline::{Limits, Pipeline},
-    },
-    llm,
+    ingest, llm,
     store::{self, schema},
 };
 
@@ -25,32 +20,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     let pool = store::connect_with_session(&args.database, &args.search.session()).await?;
-    let status = schema::status(&pool)
-        .await
-        .context("cannot read the database's schema version")?;
-    let problems = status.problems();
-    if !problems.is_empty() {
-        bail!(
-            "the database cannot serve this binary: {}",
-            problems.join("; ")
-        );
-    }
+    schema::require_ready(&pool).await?;
     let embedder = llm::embedder(&args.embedding)?;
-    let counter = ingest::token_counter(&args.ingest, &args.embedding, embedder.as_ref())?;
-    let chunking = ChunkOptions {
-        max_tokens: args.ingest.chunk_tokens,
-        overlap_tokens: args.ingest.chunk_overlap,
-    };
-    chunking
-        .validate()
-        .map_err(|problem| anyhow::anyhow!("invalid chunking options: {problem}"))?;
-    let pipeline = Pipeline::new(
+    let pipeline = ingest::pipeline(
         pool.clone(),
         embedder.clone(),
-        counter,
-        Limits::from(&args.ingest),
-        chunking,
-    );
+        &args.embedding,
+        &args.ingest,
+    )?;
     if args.insecure_no_auth {
         tracing::warn!(
             tenant = api::LOCAL_TENANT,

@@ -168,6 +168,11 @@ impl Pipeline {
         &self.embedder
     }
 
+    /// The default chunking options, as configured (before fitting to a collection and embedder).
+    pub fn default_chunking(&self) -> &ChunkOptions {
+        &self.chunking
+    }
+
     /// Refuses a collection whose vectors come from another model than this pipeline's embedder.
     pub fn check_collection(&self, collection: &Collection) -> Result<(), IngestError> {
         let same_size =

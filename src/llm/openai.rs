@@ -1,8 +1,9 @@
 //! Embeddings from an OpenAI-compatible API (Model Studio's compatible mode, vLLM, Ollama, …).
 //!
 //! Texts go out in batches (Model Studio's v3/v4 models take at most 10 inputs a request), several
-//! batches at once but never more than `concurrency` requests in flight across the whole process,
-//! each retried by [`super::transport`] when the provider throttles or fails.
+//! batches at once but never more than `concurrency` requests in flight across the whole process —
+//! fewer when the provider throttles (see [`transport::AdaptiveLimit`]) — each retried by
+//! [`super::transport`] when the provider throttles or fails.
 
 use std::{sync::Arc, time::Duration};
 
@@ -15,11 +16,10 @@ use async_openai::{
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
 use secrecy::ExposeSecret;
-use tokio::sync::Semaphore;
 
 use super::{
     EmbedError, Embedder, SetupError, Usage,
-    transport::{self, RetryPolicy},
+    transport::{self, AdaptiveLimit, RetryPolicy},
 };
 use crate::config::EmbeddingSettings;
 
@@ -29,7 +29,6 @@ pub struct OpenAiEmbedder {
     dimensions: usize,
     batch_size: usize,
     concurrency: usize,
-    in_flight: Semaphore,
     usage: Arc<Usage>,
 }
 
@@ -60,19 +59,20 @@ impl OpenAiEmbedder {
         if let Some(key) = &settings.api_key {
             config = config.with_api_key(key.expose_secret());
         }
+        let concurrency = settings.concurrency.max(1);
+        let limit = AdaptiveLimit::new(concurrency);
         let client = Client::with_config(config).with_http_service(transport::service(
             http,
             policy,
             usage.clone(),
+            limit,
         ));
-        let concurrency = settings.concurrency.max(1);
         Ok(Self {
             client,
             model: settings.model.clone(),
             dimensions: settings.dimensions,
             batch_size: settings.batch_size.max(1),
             concurrency,
-            in_flight: Semaphore::new(concurrency),
             usage,
         })
     }
@@ -85,11 +85,6 @@ impl OpenAiEmbedder {
             .encoding_format(EncodingFormat::Float)
             .build()
             .map_err(|err| EmbedError::Malformed(err.to_string()))?;
-        let _permit = self
-            .in_flight
-            .acquire()
-            .await
-            .map_err(|_| EmbedError::Unavailable("the embedder is shutting down".into()))?;
         let started = std::time::Instant::now();
         let response = self
             .client

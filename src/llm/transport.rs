@@ -7,10 +7,14 @@
 //! `InvalidParameter` are 400s that the same request will hit again. After the last attempt the
 //! final response goes up unchanged, so async-openai reports the provider's own error.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use async_openai::{error::OpenAIError, middleware::HttpRequestFactory};
 use reqwest::{StatusCode, header::RETRY_AFTER};
+use tokio::sync::Semaphore;
 
 use super::Usage;
 
@@ -53,6 +57,80 @@ impl RetryPolicy {
     }
 }
 
+/// How many attempts may be in flight at once, adapted to what the provider accepts.
+///
+/// Starts at the configured maximum. Each 429 lowers the limit by one (to at least one), so a
+/// burst of N refusals settles on the provider's real concurrency in one round; a long run of
+/// successes (`PROBE_AFTER` in a row) raises it by one again, to find out whether the quota grew.
+/// A throttled attempt gives its slot back while it waits out its backoff.
+#[derive(Debug)]
+pub struct AdaptiveLimit {
+    permits: Arc<Semaphore>,
+    max: usize,
+    state: Mutex<LimitState>,
+}
+
+#[derive(Debug)]
+struct LimitState {
+    limit: usize,
+    successes: usize,
+}
+
+/// Consecutive successes before the limit is raised by one.
+const PROBE_AFTER: usize = 200;
+
+impl AdaptiveLimit {
+    pub fn new(max: usize) -> Arc<Self> {
+        let max = max.max(1);
+        Arc::new(Self {
+            permits: Arc::new(Semaphore::new(max)),
+            max,
+            state: Mutex::new(LimitState {
+                limit: max,
+                successes: 0,
+            }),
+        })
+    }
+
+    /// The current limit.
+    pub fn limit(&self) -> usize {
+        self.state.lock().map_or(self.max, |state| state.limit)
+    }
+
+    fn throttled(&self) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        state.successes = 0;
+        if state.limit > 1 {
+            state.limit -= 1;
+            // Take one permit out of circulation as soon as one is free.
+            let permits = self.permits.clone();
+            tokio::spawn(async move {
+                if let Ok(permit) = permits.acquire_owned().await {
+                    permit.forget();
+                }
+            });
+            tracing::info!(
+                limit = state.limit,
+                "model API throttled us: fewer requests in flight"
+            );
+        }
+    }
+
+    fn succeeded(&self) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        state.successes += 1;
+        if state.successes >= PROBE_AFTER && state.limit < self.max {
+            state.successes = 0;
+            state.limit += 1;
+            self.permits.add_permits(1);
+        }
+    }
+}
+
 /// A transport failure after the last attempt, when there is no response to hand up.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
@@ -67,6 +145,7 @@ pub fn service(
     http: reqwest::Client,
     policy: RetryPolicy,
     usage: Arc<Usage>,
+    limit: Arc<AdaptiveLimit>,
 ) -> impl tower::Service<
     HttpRequestFactory,
     Response = reqwest::Response,
@@ -77,8 +156,9 @@ pub fn service(
 + Sync
 + 'static {
     tower::service_fn(move |factory: HttpRequestFactory| {
-        let (http, policy, usage) = (http.clone(), policy.clone(), usage.clone());
-        async move { send(&http, &policy, &usage, factory).await }
+        let (http, policy, usage, limit) =
+            (http.clone(), policy.clone(), usage.clone(), limit.clone());
+        async move { send(&http, &policy, &usage, &limit, factory).await }
     })
 }
 
@@ -86,15 +166,30 @@ async fn send(
     http: &reqwest::Client,
     policy: &RetryPolicy,
     usage: &Usage,
+    limit: &AdaptiveLimit,
     factory: HttpRequestFactory,
 ) -> Result<reqwest::Response, OpenAIError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        usage.record_request();
         let request = factory.build().await?;
         let last = attempt >= policy.max_attempts;
-        let retry_after = match tokio::time::timeout(policy.timeout, http.execute(request)).await {
+        // A slot for this attempt only: released before any backoff sleep.
+        let slot =
+            limit.permits.acquire().await.map_err(|_| {
+                OpenAIError::Boxed(Box::new(TransportError::Timeout(Duration::ZERO)))
+            })?;
+        usage.record_request();
+        let outcome = tokio::time::timeout(policy.timeout, http.execute(request)).await;
+        drop(slot);
+        match &outcome {
+            Ok(Ok(response)) if response.status() == StatusCode::TOO_MANY_REQUESTS => {
+                limit.throttled();
+            }
+            Ok(Ok(response)) if response.status().is_success() => limit.succeeded(),
+            _ => {}
+        }
+        let retry_after = match outcome {
             Ok(Ok(response)) if retryable(response.status()) && !last => {
                 usage.record_retry(response.status().as_u16());
                 tracing::warn!(
@@ -167,6 +262,21 @@ mod tests {
         let policy = RetryPolicy::default();
         assert!(policy.delay(1, Some(Duration::from_secs(3))) >= Duration::from_secs(3));
         assert!(policy.delay(1, Some(Duration::from_secs(86_400))) <= Duration::from_secs(70));
+    }
+
+    #[tokio::test]
+    async fn throttling_lowers_the_limit_and_a_long_quiet_run_raises_it_again() {
+        let limit = AdaptiveLimit::new(4);
+        for _ in 0..5 {
+            limit.throttled();
+        }
+        assert_eq!(limit.limit(), 1);
+        for _ in 0..PROBE_AFTER - 1 {
+            limit.succeeded();
+        }
+        assert_eq!(limit.limit(), 1);
+        limit.succeeded();
+        assert_eq!(limit.limit(), 2);
     }
 
     #[test]

@@ -102,6 +102,18 @@ pub async fn status(pool: &PgPool) -> Result<SchemaStatus> {
     })
 }
 
+/// Refuses a database this binary cannot use, naming each problem and its fix.
+pub async fn require_ready(pool: &PgPool) -> Result<(), MigrateError> {
+    let problems = status(pool).await?.problems();
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(MigrateError::Refused(format!(
+        "the database cannot serve this binary: {}",
+        problems.join("; ")
+    )))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
     #[error("{0}")]
