@@ -323,7 +323,7 @@ impl Pipeline {
         jobs::succeed(&mut *tx, job_id, document_id).await?;
         tx.commit().await?;
         tracing::info!(
-            document = ?document_id,
+            document = %document_id.map_or_else(|| "none (stale)".to_owned(), |id| id.to_string()),
             chunks = chunks.len(),
             embedded = new_entries.len(),
             cache_hits,
