@@ -7,6 +7,7 @@ mod collections;
 mod documents;
 mod error;
 mod health;
+mod metrics;
 mod overload;
 mod search;
 
@@ -28,6 +29,7 @@ use tracing::Level;
 
 pub use auth::LOCAL_TENANT;
 pub use error::ApiError;
+pub use metrics::Metrics;
 
 use crate::{
     config::{HttpSettings, SearchSettings},
@@ -48,6 +50,7 @@ pub struct AppState {
     pub max_upload_bytes: usize,
     /// Capacity and timeouts (the rest of `HttpSettings` is for the listener).
     pub http: HttpSettings,
+    pub metrics: Arc<Metrics>,
 }
 
 /// The whole HTTP surface, separate from serving it so tests can call it in-process.
@@ -72,9 +75,11 @@ pub fn router(state: AppState) -> Router {
         http.search_queue,
         seconds(http.request_timeout_secs),
     );
+    let metrics = state.metrics.clone();
     Router::new()
-        // Health checks are never shed: an overloaded server is still alive.
+        // Health checks and metrics are never shed: an overloaded server is still alive.
         .merge(health::router())
+        .route("/metrics", axum::routing::get(metrics::render))
         .merge(collections::router().route_layer(from_fn_with_state(collections, overload::limit)))
         .merge(
             documents::router(state.max_upload_bytes)
@@ -82,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(search::router().route_layer(from_fn_with_state(searches, overload::limit)))
         .with_state(state)
+        .route_layer(from_fn_with_state(metrics, metrics::track))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {

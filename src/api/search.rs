@@ -64,5 +64,6 @@ async fn search(
         &state.search,
     )
     .await?;
+    state.metrics.observe_search(&results.timings);
     Ok(Json(results))
 }

@@ -48,6 +48,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     );
     let state = AppState {
         pool: pool.clone(),
+        metrics: api::Metrics::new(embedder.clone()),
         embedder,
         pipeline: Arc::new(pipeline),
         search: args.search,

@@ -234,6 +234,15 @@ pub async fn fail(
     .ok_or(Error::JobNotFound(id))
 }
 
+/// How many jobs are in each status (for `/metrics`).
+pub async fn count_by_status(executor: impl PgExecutor<'_>) -> Result<Vec<(String, i64)>> {
+    Ok(
+        sqlx::query_as("SELECT status, count(*) FROM ingest_job GROUP BY status ORDER BY status")
+            .fetch_all(executor)
+            .await?,
+    )
+}
+
 pub async fn get(executor: impl PgExecutor<'_>, id: Uuid) -> Result<Job> {
     sqlx::query_as::<_, Job>(concat!(
         "SELECT ",

@@ -700,3 +700,28 @@ async fn beyond_capacity_searches_are_refused_at_once_with_retry_after() {
         200
     );
 }
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_template_and_report_jobs_and_the_embedder() {
+    let app = app().await;
+    let admin = corpus(&app).await;
+    assert_eq!(search(&app, &admin, "hr", json!({ "query": "leave" })).await.status(), 200);
+    assert_eq!(search(&app, &admin, "hr", json!({ "query": "" })).await.status(), 400);
+
+    let response = app.http.get(app.url("/metrics")).send().await.unwrap();
+
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    for expected in [
+        r#"adbrag_http_requests_total{route="/v1/collections/{name}/search",method="POST",status="200"} 1"#,
+        r#"adbrag_http_requests_total{route="/v1/collections/{name}/search",method="POST",status="400"} 1"#,
+        r#"adbrag_http_request_duration_seconds_count{route="/v1/collections/{name}/documents"} 3"#,
+        r#"adbrag_search_duration_seconds_count{phase="sql"} 1"#,
+        r#"adbrag_ingest_jobs{status="succeeded"} 3"#,
+        "adbrag_embedding_requests_total 4",
+        "adbrag_db_pool_connections ",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    assert!(!text.contains(&admin), "a key leaked into metrics");
+}

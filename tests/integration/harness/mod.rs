@@ -99,6 +99,7 @@ impl TestApp {
         let (stop, stopped) = oneshot::channel::<()>();
         let app = api::router(AppState {
             pool: db.pool.clone(),
+            metrics: api::Metrics::new(embedder.clone()),
             embedder,
             pipeline: Arc::new(pipeline),
             search: search_settings(),

@@ -1,0 +1,514 @@
+//! Retrieval latency, throughput, recall and overload behaviour on a 100k-chunk collection.
+//!
+//! `cargo bench --bench search` (after `scripts/pg.sh`). It loads 100,000 chunks of 384-d
+//! clustered vectors with keyword text into a fresh database, then measures, each figure the median
+//! of `RUNS` runs:
+//!
+//! 1. hybrid top-10 at concurrency 8 through the HTTP API (p50, p99, QPS), and the same retrieval as
+//!    direct SQL in the same run (the baseline): the ratio is what the service adds;
+//! 2. vector-leg recall@10 against exact search (a sequential scan) at several `hnsw.ef_search`;
+//! 3. 3× the sustainable concurrency: accepted requests' latency, the share refused with 503, RSS.
+//!
+//! Queries carry precomputed embeddings (the embedder here looks them up), so the figures are the
+//! service's and the database's, not a model's.
+
+#[path = "../tests/integration/harness/db.rs"]
+#[allow(dead_code)]
+mod db;
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use adbrag::{
+    api::{self, AppState},
+    config::{EmbeddingSettings, HttpSettings, IngestSettings, SearchSettings},
+    ingest,
+    llm::{EmbedError, Embedder, Usage},
+    search::segment,
+    store::{
+        collections::{self, Collection, NewCollection},
+        dialect::Dimensions,
+        documents::{self, NewChunk, NewDocument},
+        search::{self as sql, Mode},
+        sha256,
+    },
+};
+use async_trait::async_trait;
+use chrono::Utc;
+use futures::StreamExt;
+use sqlx::PgPool;
+
+const RUNS: usize = 3;
+const DOCUMENTS: usize = 1000;
+const CHUNKS_PER_DOCUMENT: usize = 100;
+const DIMS: usize = 384;
+const CLUSTERS: usize = 200;
+const QUERIES: usize = 400;
+const CONCURRENCY: usize = 8;
+
+/// Deterministic pseudo-random numbers (xorshift), so every run loads the same corpus.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn unit(&mut self) -> f32 {
+        (self.next() % 2_000_001) as f32 / 1_000_000.0 - 1.0
+    }
+}
+
+fn normalise(mut v: Vec<f32>) -> Vec<f32> {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-9);
+    v.iter_mut().for_each(|x| *x /= norm);
+    v
+}
+
+fn near(rng: &mut Rng, center: &[f32], spread: f32) -> Vec<f32> {
+    normalise(center.iter().map(|c| c + spread * rng.unit()).collect())
+}
+
+fn word(rng: &mut Rng) -> String {
+    // A Zipf-like vocabulary: low ids are common, as real words are.
+    let id = (rng.next() % 5000) * (rng.next() % 5000) / 5000;
+    format!("w{id}")
+}
+
+/// A precomputed embedding for each benchmark query.
+struct Precomputed {
+    vectors: HashMap<String, Vec<f32>>,
+    usage: Usage,
+}
+
+#[async_trait]
+impl Embedder for Precomputed {
+    fn model(&self) -> &str {
+        "bench"
+    }
+    fn dimensions(&self) -> usize {
+        DIMS
+    }
+    fn is_local(&self) -> bool {
+        false
+    }
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        texts
+            .iter()
+            .map(|text| {
+                self.vectors.get(text).cloned().ok_or_else(|| {
+                    EmbedError::Malformed(format!("no precomputed vector for {text:?}"))
+                })
+            })
+            .collect()
+    }
+    fn usage(&self) -> &Usage {
+        &self.usage
+    }
+}
+
+struct Corpus {
+    collection: Collection,
+    queries: Vec<(String, Vec<f32>)>,
+}
+
+async fn load(pool: &PgPool) -> Corpus {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let centers: Vec<Vec<f32>> = (0..CLUSTERS)
+        .map(|_| normalise((0..DIMS).map(|_| rng.unit()).collect()))
+        .collect();
+    let mut conn = pool.acquire().await.unwrap();
+    let collection = collections::create(
+        &mut conn,
+        &NewCollection {
+            tenant: "default".into(),
+            name: "bench".into(),
+            embedding_model: "bench".into(),
+            dimensions: DIMS as i64,
+            keyword_language: "auto".into(),
+            settings: serde_json::json!({}),
+        },
+    )
+    .await
+    .unwrap();
+    drop(conn);
+    let started = Instant::now();
+    let documents: Vec<(NewDocument, Vec<NewChunk>)> = (0..DOCUMENTS)
+        .map(|d| {
+            let chunks = (0..CHUNKS_PER_DOCUMENT)
+                .map(|_| {
+                    let center = &centers[(rng.next() % CLUSTERS as u64) as usize];
+                    let text: Vec<String> = (0..40).map(|_| word(&mut rng)).collect();
+                    let text = text.join(" ");
+                    NewChunk {
+                        keywords: segment::keywords(&text),
+                        text,
+                        token_count: 40,
+                        page_from: None,
+                        page_to: None,
+                        heading_path: vec![],
+                        embedding: near(&mut rng, center, 0.08),
+                    }
+                })
+                .collect();
+            let document = NewDocument {
+                collection_id: collection.id,
+                source_uri: format!("bench://{d}"),
+                source_etag: None,
+                source_time: Utc::now(),
+                content_sha256: sha256(d.to_string()),
+                title: Some(format!("Document {d}")),
+                mime_type: Some("text/plain".into()),
+                byte_size: 1000,
+                metadata: serde_json::json!({ "group": d % 10 }),
+                acl: vec![],
+            };
+            (document, chunks)
+        })
+        .collect();
+    futures::stream::iter(documents)
+        .map(|(document, chunks)| {
+            let pool = pool.clone();
+            async move {
+                let mut conn = pool.acquire().await.unwrap();
+                documents::replace(&mut conn, &document, &chunks)
+                    .await
+                    .unwrap();
+            }
+        })
+        .buffer_unordered(4)
+        .collect::<Vec<_>>()
+        .await;
+    sqlx::query("VACUUM ANALYZE chunk")
+        .execute(pool)
+        .await
+        .unwrap();
+    println!(
+        "loaded {} chunks ({DIMS}-d, {CLUSTERS} clusters) in {:.0} s",
+        DOCUMENTS * CHUNKS_PER_DOCUMENT,
+        started.elapsed().as_secs_f64()
+    );
+    let queries = (0..QUERIES)
+        .map(|q| {
+            let center = &centers[(rng.next() % CLUSTERS as u64) as usize];
+            let text = format!("q{q} {} {}", word(&mut rng), word(&mut rng));
+            (text, near(&mut rng, center, 0.08))
+        })
+        .collect();
+    Corpus {
+        collection,
+        queries,
+    }
+}
+
+fn settings() -> SearchSettings {
+    SearchSettings {
+        candidates: 50,
+        rrf_k: 60.0,
+        vector_weight: 1.0,
+        keyword_weight: 1.0,
+        ef_search: 100,
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Runs `total` calls of `call` at `concurrency`; returns sorted latencies (ms) and the wall time.
+async fn drive<F, Fut>(concurrency: usize, total: usize, call: F) -> (Vec<f64>, f64)
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    let mut latencies: Vec<f64> = futures::stream::iter(0..total)
+        .map(|i| {
+            let call = &call;
+            async move {
+                let t = Instant::now();
+                let ok = call(i).await;
+                ok.then(|| t.elapsed().as_secs_f64() * 1000.0)
+            }
+        })
+        .buffer_unordered(concurrency)
+        .filter_map(|latency| async move { latency })
+        .collect()
+        .await;
+    latencies.sort_by(f64::total_cmp);
+    (latencies, started.elapsed().as_secs_f64())
+}
+
+fn sql_query<'a>(
+    corpus: &'a Corpus,
+    terms: &'a [String],
+    vector: &'a [f32],
+    mode: Mode,
+) -> sql::Query<'a> {
+    sql::Query {
+        collection_id: corpus.collection.id,
+        dimensions: Dimensions::new(DIMS as i64).unwrap(),
+        embedding: Some(vector),
+        terms,
+        mode,
+        top_k: 10,
+        candidates: 50,
+        rrf_k: 60.0,
+        vector_weight: 1.0,
+        keyword_weight: 1.0,
+        filter: None,
+        principals: None,
+    }
+}
+
+fn rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("VmRSS:"))
+                .and_then(|line| line.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+async fn serve(
+    pool: &PgPool,
+    embedder: Arc<dyn Embedder>,
+    http: HttpSettings,
+) -> std::net::SocketAddr {
+    let embedding = EmbeddingSettings {
+        base_url: Some("http://127.0.0.1:9".into()),
+        api_key: None,
+        model: "bench".into(),
+        dimensions: DIMS,
+        batch_size: 10,
+        concurrency: 1,
+        max_attempts: 1,
+        timeout_secs: 1,
+        models_dir: "models".into(),
+    };
+    let ingest_settings = IngestSettings {
+        max_object_bytes: 1 << 20,
+        max_pages: 10,
+        max_chunks: 10,
+        parse_timeout_secs: 10,
+        chunk_tokens: 256,
+        chunk_overlap: 0,
+        tokenizer: None,
+    };
+    let pipeline =
+        ingest::pipeline(pool.clone(), embedder.clone(), &embedding, &ingest_settings).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = api::router(AppState {
+        pool: pool.clone(),
+        metrics: api::Metrics::new(embedder.clone()),
+        embedder,
+        pipeline: Arc::new(pipeline),
+        search: settings(),
+        auth_required: false,
+        max_upload_bytes: 1 << 20,
+        http,
+    });
+    tokio::spawn(api::serve(
+        listener,
+        app,
+        std::future::pending(),
+        Duration::from_secs(1),
+    ));
+    addr
+}
+
+fn http_settings(max_searches: usize, queue: usize) -> HttpSettings {
+    HttpSettings {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        shutdown_grace_secs: 1,
+        max_searches,
+        search_queue: queue,
+        max_document_requests: 1,
+        document_queue: 1,
+        request_timeout_secs: 30,
+        upload_timeout_secs: 30,
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let db = db::TestDb::migrated().await;
+    // The pool the service would use: ef_search and iterative scans set at connection start.
+    let mut options: sqlx::postgres::PgConnectOptions = db.url.parse().unwrap();
+    options = options.options(settings().session().iter().map(|(k, v)| (*k, v.as_str())));
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(16)
+        .connect_with(options)
+        .await
+        .unwrap();
+    let corpus = load(&pool).await;
+    let embedder: Arc<dyn Embedder> = Arc::new(Precomputed {
+        vectors: corpus.queries.iter().cloned().collect(),
+        usage: Usage::default(),
+    });
+    let rss_before_server = rss_mb();
+    let addr = serve(&pool, embedder.clone(), http_settings(32, 64)).await;
+    let http = reqwest::Client::new();
+    let url = format!("http://{addr}/v1/collections/bench/search");
+    let total = QUERIES * 3;
+
+    // 1. HTTP hybrid vs the same SQL, same run.
+    let (mut http_p50, mut http_p99, mut qps, mut sql_p50, mut sql_p99) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    for _ in 0..RUNS {
+        let (sql_latencies, _) = drive(CONCURRENCY, total, |i| {
+            let (text, vector) = &corpus.queries[i % QUERIES];
+            let pool = pool.clone();
+            let corpus = &corpus;
+            async move {
+                let terms = segment::terms(text);
+                sql::hybrid(&pool, &sql_query(corpus, &terms, vector, Mode::Hybrid))
+                    .await
+                    .is_ok()
+            }
+        })
+        .await;
+        let (http_latencies, seconds) = drive(CONCURRENCY, total, |i| {
+            let (http, url) = (http.clone(), url.clone());
+            let query = corpus.queries[i % QUERIES].0.clone();
+            async move {
+                let response = http
+                    .post(url)
+                    .json(&serde_json::json!({ "query": query, "top_k": 10 }))
+                    .send()
+                    .await;
+                match response {
+                    Ok(response) if response.status() == 200 => response.bytes().await.is_ok(),
+                    _ => false,
+                }
+            }
+        })
+        .await;
+        assert_eq!(http_latencies.len(), total, "every HTTP search succeeded");
+        sql_p50.push(percentile(&sql_latencies, 0.5));
+        sql_p99.push(percentile(&sql_latencies, 0.99));
+        http_p50.push(percentile(&http_latencies, 0.5));
+        http_p99.push(percentile(&http_latencies, 0.99));
+        qps.push(total as f64 / seconds);
+    }
+    let (h50, h99, s50, s99) = (
+        median(http_p50),
+        median(http_p99),
+        median(sql_p50),
+        median(sql_p99),
+    );
+    println!(
+        "hybrid top-10, 100k chunks, concurrency {CONCURRENCY}: HTTP p50 {h50:.1} ms, p99 {h99:.1} ms, {:.0} QPS; \
+         direct SQL p50 {s50:.1} ms, p99 {s99:.1} ms; HTTP/SQL p50 ratio {:.2}",
+        median(qps),
+        h50 / s50
+    );
+    println!(
+        "process RSS: {rss_before_server:.0} MB before the server started, {:.0} MB after the HTTP runs (one process: the benchmark's corpus and client included)",
+        rss_mb()
+    );
+
+    // 2. Recall@10 of the vector leg against exact search, per ef_search.
+    let sample: Vec<&(String, Vec<f32>)> = corpus.queries.iter().take(100).collect();
+    let mut exact: Vec<Vec<uuid::Uuid>> = Vec::new();
+    for (_, vector) in &sample {
+        let mut tx = pool.begin().await.unwrap();
+        sqlx::query("SET LOCAL enable_indexscan = off")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
+            "SELECT id FROM chunk WHERE collection_id = $1 ORDER BY embedding::vector(384) <=> $2::real[]::vector(384) LIMIT 10",
+        )
+        .bind(corpus.collection.id)
+        .bind(vector)
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+        exact.push(ids);
+    }
+    for ef in [20, 40, 100, 200] {
+        let mut found = 0usize;
+        let mut latencies = Vec::new();
+        for ((text, vector), truth) in sample.iter().zip(&exact) {
+            let mut tx = pool.begin().await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SET LOCAL hnsw.ef_search = {ef}"
+            )))
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+            let terms = segment::terms(text);
+            let t = Instant::now();
+            let hits = sql::hybrid(&mut *tx, &sql_query(&corpus, &terms, vector, Mode::Vector))
+                .await
+                .unwrap();
+            latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+            found += hits.iter().filter(|h| truth.contains(&h.chunk_id)).count();
+        }
+        latencies.sort_by(f64::total_cmp);
+        println!(
+            "vector leg, ef_search {ef:>3}: recall@10 {:.3}, p50 {:.1} ms (sequential)",
+            found as f64 / (10 * sample.len()) as f64,
+            percentile(&latencies, 0.5)
+        );
+    }
+
+    // 3. Three times the sustainable concurrency against a server sized for CONCURRENCY.
+    let small = serve(
+        &pool,
+        embedder.clone(),
+        http_settings(CONCURRENCY, CONCURRENCY),
+    )
+    .await;
+    let url = format!("http://{small}/v1/collections/bench/search");
+    let refused = Arc::new(AtomicUsize::new(0));
+    let rss_start = rss_mb();
+    let (accepted, seconds) = drive(3 * CONCURRENCY, total * 2, |i| {
+        let (http, url, refused) = (http.clone(), url.clone(), refused.clone());
+        let query = corpus.queries[i % QUERIES].0.clone();
+        async move {
+            let response = http
+                .post(url)
+                .json(&serde_json::json!({ "query": query }))
+                .send()
+                .await
+                .unwrap();
+            if response.status() == 503 {
+                assert!(response.headers().contains_key("retry-after"));
+                refused.fetch_add(1, Ordering::Relaxed);
+                false
+            } else {
+                response.status() == 200 && response.bytes().await.is_ok()
+            }
+        }
+    })
+    .await;
+    println!(
+        "3x load ({} clients, server admits {CONCURRENCY} + queue {CONCURRENCY}): accepted {} in {seconds:.1} s, p50 {:.1} ms, p99 {:.1} ms; refused with 503 + Retry-After {}; RSS {rss_start:.0} -> {:.0} MB",
+        3 * CONCURRENCY,
+        accepted.len(),
+        percentile(&accepted, 0.5),
+        percentile(&accepted, 0.99),
+        refused.load(Ordering::Relaxed),
+        rss_mb()
+    );
+}

@@ -1,0 +1,224 @@
+//! `GET /metrics`: Prometheus (OpenMetrics text) exposition.
+//!
+//! Request counts and latency histograms per route template (never the raw path: that would make a
+//! series per document id), search time split into query embedding and SQL, the embedder's
+//! requests, retries, throttling and tokens, ingest jobs by state, and database pool usage.
+//! The last two are read when scraped.
+
+use std::{sync::Arc, time::Instant};
+
+use axum::{
+    extract::{MatchedPath, Request, State},
+    http::header::CONTENT_TYPE,
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use prometheus_client::{
+    collector::Collector,
+    encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric},
+    metrics::{
+        counter::{ConstCounter, Counter},
+        family::Family,
+        gauge::Gauge,
+        histogram::{Histogram, exponential_buckets},
+    },
+    registry::Registry,
+};
+
+use super::{ApiError, AppState};
+use crate::{llm::Embedder, search::retrieve::Timings};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: String,
+    method: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PhaseLabels {
+    phase: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabels {
+    status: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RouteLabels, Histogram>,
+    search: Family<PhaseLabels, Histogram>,
+    jobs: Family<StatusLabels, Gauge>,
+    pool_connections: Gauge,
+    pool_idle: Gauge,
+}
+
+fn seconds_histogram() -> Histogram {
+    // 0.5 ms to ~16 s.
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+impl Metrics {
+    pub fn new(embedder: Arc<dyn Embedder>) -> Arc<Self> {
+        let mut registry = Registry::with_prefix("adbrag");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by route template, method and status",
+            requests.clone(),
+        );
+        let latency = Family::<RouteLabels, Histogram>::new_with_constructor(
+            seconds_histogram as fn() -> Histogram,
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by route template",
+            latency.clone(),
+        );
+        let search = Family::<PhaseLabels, Histogram>::new_with_constructor(
+            seconds_histogram as fn() -> Histogram,
+        );
+        registry.register(
+            "search_duration_seconds",
+            "search time by phase: embed (the query embedding) and sql (both legs and fusion, one statement)",
+            search.clone(),
+        );
+        let jobs = Family::<StatusLabels, Gauge>::default();
+        registry.register("ingest_jobs", "ingest jobs by status", jobs.clone());
+        let pool_connections = Gauge::default();
+        registry.register(
+            "db_pool_connections",
+            "database connections open",
+            pool_connections.clone(),
+        );
+        let pool_idle = Gauge::default();
+        registry.register(
+            "db_pool_idle_connections",
+            "database connections idle",
+            pool_idle.clone(),
+        );
+        registry.register_collector(Box::new(EmbedderUsage(embedder)));
+        Arc::new(Self {
+            registry,
+            requests,
+            latency,
+            search,
+            jobs,
+            pool_connections,
+            pool_idle,
+        })
+    }
+
+    pub fn observe_search(&self, timings: &Timings) {
+        self.search
+            .get_or_create(&PhaseLabels { phase: "embed" })
+            .observe(timings.embed_ms / 1000.0);
+        self.search
+            .get_or_create(&PhaseLabels { phase: "sql" })
+            .observe(timings.retrieve_ms / 1000.0);
+    }
+}
+
+/// The embedder's counters, read at scrape time.
+struct EmbedderUsage(Arc<dyn Embedder>);
+
+impl std::fmt::Debug for EmbedderUsage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("EmbedderUsage")
+            .field(&self.0.model())
+            .finish()
+    }
+}
+
+impl Collector for EmbedderUsage {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let usage = self.0.usage().snapshot();
+        for (name, help, value) in [
+            (
+                "embedding_requests",
+                "embedding API attempts, retries included",
+                usage.requests,
+            ),
+            (
+                "embedding_retries",
+                "embedding attempts retried (throttling, 5xx, timeouts)",
+                usage.retries,
+            ),
+            (
+                "embedding_throttled",
+                "embedding attempts answered 429",
+                usage.throttled,
+            ),
+            ("embedding_inputs", "texts embedded", usage.inputs),
+            (
+                "embedding_tokens",
+                "tokens embedded, as the provider reported",
+                usage.tokens,
+            ),
+        ] {
+            let counter = ConstCounter::new(value);
+            let metric = encoder.encode_descriptor(name, help, None, counter.metric_type())?;
+            counter.encode(metric)?;
+        }
+        Ok(())
+    }
+}
+
+/// Middleware: counts and times every request by its route template.
+pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    metrics
+        .latency
+        .get_or_create(&RouteLabels {
+            route: route.clone(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            route,
+            method,
+            status: response.status().as_u16(),
+        })
+        .inc();
+    response
+}
+
+/// `GET /metrics`.
+pub async fn render(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let metrics = &state.metrics;
+    let counts: Vec<(String, i64)> = crate::store::jobs::count_by_status(&state.pool).await?;
+    metrics.jobs.clear();
+    for (status, count) in counts {
+        metrics
+            .jobs
+            .get_or_create(&StatusLabels { status })
+            .set(count);
+    }
+    metrics.pool_connections.set(i64::from(state.pool.size()));
+    metrics.pool_idle.set(state.pool.num_idle() as i64);
+    let mut body = String::new();
+    prometheus_client::encoding::text::encode(&mut body, &metrics.registry)
+        .map_err(|err| ApiError::internal(&err))?;
+    Ok((
+        [(
+            CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response())
+}
