@@ -9,7 +9,7 @@ use axum::{
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiError, AppState, Body, auth::Caller};
+use super::{ApiError, AppState, Body, auth::Caller, error::ErrorBody};
 use crate::store::{
     api_keys::Role,
     collections::{self, Collection, NewCollection},
@@ -21,16 +21,20 @@ pub fn router() -> Router<AppState> {
         .route("/v1/collections/{name}", get(show).delete(remove))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateBody {
+pub struct CreateBody {
     name: String,
     /// Tokens per chunk for documents of this collection.
     chunk_tokens: Option<usize>,
     chunk_overlap: Option<usize>,
 }
 
-async fn create(
+/// Create a collection (admin). Its embedding model and size are the server's embedder's.
+#[utoipa::path(post, path = "/v1/collections", tag = "collections", request_body = CreateBody,
+    responses((status = 201, body = Collection), (status = 400, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     Body(body): Body<CreateBody>,
@@ -63,7 +67,10 @@ async fn create(
     Ok((StatusCode::CREATED, Json(collection)))
 }
 
-async fn list(
+/// The caller's tenant's collections.
+#[utoipa::path(get, path = "/v1/collections", tag = "collections",
+    responses((status = 200, description = "`{\"collections\": [Collection]}`"), (status = 401, body = ErrorBody)))]
+pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -71,7 +78,11 @@ async fn list(
     Ok(Json(json!({ "collections": collections })))
 }
 
-async fn show(
+/// One collection.
+#[utoipa::path(get, path = "/v1/collections/{name}", tag = "collections",
+    params(("name" = String, Path)),
+    responses((status = 200, body = Collection), (status = 404, body = ErrorBody)))]
+pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
@@ -81,7 +92,11 @@ async fn show(
     ))
 }
 
-async fn remove(
+/// Delete a collection with its documents, chunks and jobs (admin).
+#[utoipa::path(delete, path = "/v1/collections/{name}", tag = "collections",
+    params(("name" = String, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn remove(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,

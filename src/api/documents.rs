@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{ApiError, AppState, auth::Caller};
+use super::{ApiError, AppState, auth::Caller, error::ErrorBody};
 use crate::{
     ingest::{
         pipeline::{IngestError, Outcome},
@@ -39,9 +39,9 @@ pub fn router(max_upload_bytes: usize) -> Router<AppState> {
         ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct ListQuery {
+pub struct ListQuery {
     status: Option<DocumentStatus>,
     #[serde(default = "default_limit")]
     limit: i64,
@@ -53,7 +53,12 @@ fn default_limit() -> i64 {
     20
 }
 
-async fn list(
+/// A page of the collection's documents, newest first.
+#[utoipa::path(get, path = "/v1/collections/{name}/documents", tag = "documents",
+    params(("name" = String, Path), ListQuery),
+    responses((status = 200, description = "`{\"documents\": [Document], \"limit\", \"offset\"}`"),
+              (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
@@ -85,7 +90,11 @@ async fn list(
     ))
 }
 
-async fn show(
+/// One document: status, error, version, chunk count, metadata.
+#[utoipa::path(get, path = "/v1/collections/{name}/documents/{id}", tag = "documents",
+    params(("name" = String, Path), ("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = Document), (status = 404, body = ErrorBody)))]
+pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
     Path((name, id)): Path<(String, String)>,
@@ -95,7 +104,11 @@ async fn show(
     Ok(Json(documents::get(&state.pool, collection.id, id).await?))
 }
 
-async fn remove(
+/// Delete a document and its chunks (writer).
+#[utoipa::path(delete, path = "/v1/collections/{name}/documents/{id}", tag = "documents",
+    params(("name" = String, Path), ("id" = uuid::Uuid, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn remove(
     State(state): State<AppState>,
     caller: Caller,
     Path((name, id)): Path<(String, String)>,
@@ -110,7 +123,14 @@ async fn remove(
 
 /// Multipart: a `file` part (its file name names the document: `upload://<name>`; uploading the
 /// same name again replaces it), and optionally `source_uri` to name it yourself.
-async fn upload(
+#[utoipa::path(post, path = "/v1/collections/{name}/documents", tag = "documents",
+    params(("name" = String, Path)),
+    request_body(content_type = "multipart/form-data", description = "parts: `file` (required), `source_uri`, `metadata` (JSON object), `acl` (JSON array)"),
+    responses((status = 201, description = "`{\"job\": Job, \"document_id\", \"chunks\"}`"),
+              (status = 200, description = "unchanged content"),
+              (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+pub async fn upload(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,

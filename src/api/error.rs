@@ -12,6 +12,28 @@ use serde_json::json;
 
 use crate::{llm::EmbedError, search::retrieve::SearchError, store};
 
+/// The body of every error response (for the OpenAPI document; `ApiError` writes it).
+#[derive(utoipa::ToSchema)]
+#[allow(
+    dead_code,
+    reason = "describes the JSON that ApiError::into_response writes"
+)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(
+    dead_code,
+    reason = "describes the JSON that ApiError::into_response writes"
+)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable: `invalid_query`, `collection_not_found`, `overloaded`, …
+    code: String,
+    /// What was wrong and what to do.
+    message: String,
+}
+
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,

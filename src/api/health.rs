@@ -18,11 +18,16 @@ pub fn router() -> Router<AppState> {
         .route("/readyz", get(readyz))
 }
 
-async fn healthz() -> Json<Value> {
+/// The process answers.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200)))]
+pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+/// Database reachable, schema current, pgvector installed; otherwise 503 naming each problem.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses((status = 200), (status = 503, body = super::error::ErrorBody)))]
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let status = match tokio::time::timeout(READY_TIMEOUT, schema::status(&state.pool)).await {
         Ok(Ok(status)) => status,
         Ok(Err(err)) => {

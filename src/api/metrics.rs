@@ -197,7 +197,8 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: 
     response
 }
 
-/// `GET /metrics`.
+/// Prometheus metrics (OpenMetrics text).
+#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, content_type = "application/openmetrics-text")))]
 pub async fn render(State(state): State<AppState>) -> Result<Response, ApiError> {
     let metrics = &state.metrics;
     let counts: Vec<(String, i64)> = crate::store::jobs::count_by_status(&state.pool).await?;

@@ -8,6 +8,7 @@ mod documents;
 mod error;
 mod health;
 mod metrics;
+mod openapi;
 mod overload;
 mod search;
 
@@ -80,6 +81,7 @@ pub fn router(state: AppState) -> Router {
         // Health checks and metrics are never shed: an overloaded server is still alive.
         .merge(health::router())
         .route("/metrics", axum::routing::get(metrics::render))
+        .route("/openapi.json", axum::routing::get(openapi::document))
         .merge(collections::router().route_layer(from_fn_with_state(collections, overload::limit)))
         .merge(
             documents::router(state.max_upload_bytes)

@@ -7,7 +7,7 @@ use axum::{
 };
 use serde::Deserialize;
 
-use super::{ApiError, AppState, Body, auth::Caller};
+use super::{ApiError, AppState, Body, auth::Caller, error::ErrorBody};
 use crate::{
     search::{
         filter::Filter,
@@ -20,14 +20,15 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/v1/collections/{name}/search", post(search))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SearchBody {
+pub struct SearchBody {
     query: String,
     #[serde(default = "default_top_k")]
     top_k: usize,
     #[serde(default)]
     mode: Mode,
+    #[schema(value_type = Option<Object>)]
     filter: Option<serde_json::Value>,
     principals: Option<Vec<String>>,
 }
@@ -36,7 +37,12 @@ fn default_top_k() -> usize {
     10
 }
 
-async fn search(
+/// Hybrid retrieval over one collection (docs/api.md has the filter grammar).
+#[utoipa::path(post, path = "/v1/collections/{name}/search", tag = "search",
+    params(("name" = String, Path)), request_body = SearchBody,
+    responses((status = 200, body = Results), (status = 400, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn search(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,

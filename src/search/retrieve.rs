@@ -35,7 +35,7 @@ pub struct Request {
     pub principals: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Results {
     pub hits: Vec<Hit>,
     pub mode: Mode,
@@ -44,7 +44,7 @@ pub struct Results {
     pub timings: Timings,
 }
 
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Timings {
     pub embed_ms: f64,
     pub retrieve_ms: f64,

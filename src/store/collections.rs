@@ -18,7 +18,7 @@ pub struct NewCollection {
     pub settings: serde_json::Value,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Collection {
     pub id: Uuid,
     pub tenant: String,
@@ -26,6 +26,7 @@ pub struct Collection {
     pub embedding_model: String,
     pub dimensions: i32,
     pub keyword_language: String,
+    #[schema(value_type = Object)]
     pub settings: serde_json::Value,
     pub created_at: DateTime<Utc>,
 }

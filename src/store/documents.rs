@@ -43,7 +43,7 @@ pub struct NewChunk {
     pub embedding: Vec<f32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Document {
     pub id: Uuid,
     pub collection_id: Uuid,
@@ -52,10 +52,12 @@ pub struct Document {
     pub source_time: DateTime<Utc>,
     pub version: i32,
     #[serde(with = "hex_option")]
+    #[schema(value_type = Option<String>)]
     pub content_sha256: Option<Vec<u8>>,
     pub title: Option<String>,
     pub mime_type: Option<String>,
     pub byte_size: Option<i64>,
+    #[schema(value_type = Object)]
     pub metadata: serde_json::Value,
     pub acl: Vec<String>,
     pub status: DocumentStatus,
@@ -65,7 +67,9 @@ pub struct Document {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, sqlx::Type)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, sqlx::Type, utoipa::ToSchema,
+)]
 #[sqlx(type_name = "text", rename_all = "lowercase")]
 #[serde(rename_all = "lowercase")]
 pub enum DocumentStatus {

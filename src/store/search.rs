@@ -15,7 +15,9 @@ use super::{
 use crate::search::filter::Filter;
 
 /// Which legs run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, Default, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     #[default]
@@ -44,7 +46,7 @@ pub struct Query<'a> {
     pub principals: Option<&'a [String]>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Hit {
     pub chunk_id: Uuid,
     pub document_id: Uuid,
@@ -54,6 +56,7 @@ pub struct Hit {
     pub ordinal: i32,
     pub page_from: Option<i32>,
     pub page_to: Option<i32>,
+    #[schema(value_type = Vec<String>)]
     pub heading_path: serde_json::Value,
     pub text: String,
     /// Rank in the vector leg (1 = nearest), if the chunk was among its candidates.

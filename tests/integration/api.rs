@@ -705,8 +705,18 @@ async fn beyond_capacity_searches_are_refused_at_once_with_retry_after() {
 async fn metrics_count_requests_by_route_template_and_report_jobs_and_the_embedder() {
     let app = app().await;
     let admin = corpus(&app).await;
-    assert_eq!(search(&app, &admin, "hr", json!({ "query": "leave" })).await.status(), 200);
-    assert_eq!(search(&app, &admin, "hr", json!({ "query": "" })).await.status(), 400);
+    assert_eq!(
+        search(&app, &admin, "hr", json!({ "query": "leave" }))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        search(&app, &admin, "hr", json!({ "query": "" }))
+            .await
+            .status(),
+        400
+    );
 
     let response = app.http.get(app.url("/metrics")).send().await.unwrap();
 
@@ -724,4 +734,38 @@ async fn metrics_count_requests_by_route_template_and_report_jobs_and_the_embedd
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
     assert!(!text.contains(&admin), "a key leaked into metrics");
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route() {
+    let app = app().await;
+
+    let document: Value = app.http.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+
+    assert!(document["openapi"].as_str().unwrap().starts_with("3."), "{document}");
+    for (path, method) in [
+        ("/v1/collections", "post"),
+        ("/v1/collections", "get"),
+        ("/v1/collections/{name}", "get"),
+        ("/v1/collections/{name}", "delete"),
+        ("/v1/collections/{name}/documents", "post"),
+        ("/v1/collections/{name}/documents", "get"),
+        ("/v1/collections/{name}/documents/{id}", "get"),
+        ("/v1/collections/{name}/documents/{id}", "delete"),
+        ("/v1/collections/{name}/search", "post"),
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+        ("/metrics", "get"),
+    ] {
+        assert!(document["paths"][path][method].is_object(), "{method} {path} is not documented");
+    }
+    let schemas = &document["components"]["schemas"];
+    for schema in ["Collection", "Document", "Hit", "Results", "SearchBody", "ErrorBody", "Mode"] {
+        assert!(schemas[schema].is_object(), "schema {schema} missing");
+    }
+    // Every documented route answers something other than 404 (it is routed).
+    for (path, method) in [("/v1/collections", "GET"), ("/metrics", "GET"), ("/readyz", "GET")] {
+        let response = app.http.request(method.parse().unwrap(), app.url(path)).send().await.unwrap();
+        assert_ne!(response.status(), 404, "{method} {path}");
+    }
 }
