@@ -740,9 +740,20 @@ async fn metrics_count_requests_by_route_template_and_report_jobs_and_the_embedd
 async fn the_openapi_document_describes_every_route() {
     let app = app().await;
 
-    let document: Value = app.http.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let document: Value = app
+        .http
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
 
-    assert!(document["openapi"].as_str().unwrap().starts_with("3."), "{document}");
+    assert!(
+        document["openapi"].as_str().unwrap().starts_with("3."),
+        "{document}"
+    );
     for (path, method) in [
         ("/v1/collections", "post"),
         ("/v1/collections", "get"),
@@ -757,15 +768,35 @@ async fn the_openapi_document_describes_every_route() {
         ("/readyz", "get"),
         ("/metrics", "get"),
     ] {
-        assert!(document["paths"][path][method].is_object(), "{method} {path} is not documented");
+        assert!(
+            document["paths"][path][method].is_object(),
+            "{method} {path} is not documented"
+        );
     }
     let schemas = &document["components"]["schemas"];
-    for schema in ["Collection", "Document", "Hit", "Results", "SearchBody", "ErrorBody", "Mode"] {
+    for schema in [
+        "Collection",
+        "Document",
+        "Hit",
+        "Results",
+        "SearchBody",
+        "ErrorBody",
+        "Mode",
+    ] {
         assert!(schemas[schema].is_object(), "schema {schema} missing");
     }
     // Every documented route answers something other than 404 (it is routed).
-    for (path, method) in [("/v1/collections", "GET"), ("/metrics", "GET"), ("/readyz", "GET")] {
-        let response = app.http.request(method.parse().unwrap(), app.url(path)).send().await.unwrap();
+    for (path, method) in [
+        ("/v1/collections", "GET"),
+        ("/metrics", "GET"),
+        ("/readyz", "GET"),
+    ] {
+        let response = app
+            .http
+            .request(method.parse().unwrap(), app.url(path))
+            .send()
+            .await
+            .unwrap();
         assert_ne!(response.status(), 404, "{method} {path}");
     }
 }
