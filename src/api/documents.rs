@@ -221,11 +221,8 @@ pub async fn upload(
         metadata,
         acl,
     };
-    match state
-        .pipeline
-        .ingest(&collection, object.clone(), "api")
-        .await
-    {
+    let uri = object.uri.clone();
+    match state.pipeline.ingest(&collection, object, "api").await {
         Ok(done) => {
             let job = jobs::get(&state.pool, done.job_id).await?;
             let status = if matches!(done.outcome, Outcome::Written { .. }) {
@@ -240,8 +237,7 @@ pub async fn upload(
         }
         Err(IngestError::Store(err)) => Err(err.into()),
         Err(err) => {
-            let document =
-                documents::find_by_source(&state.pool, collection.id, &object.uri).await?;
+            let document = documents::find_by_source(&state.pool, collection.id, &uri).await?;
             Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "ingest_failed",

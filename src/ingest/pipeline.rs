@@ -230,21 +230,16 @@ impl Pipeline {
         )
         .await?;
         let span = tracing::info_span!("ingest", job = %job.id, collection = %collection.name);
+        let (uri, modified) = (object.uri.clone(), object.modified);
         let result =
-            tracing::Instrument::instrument(self.run(collection, &object, job.id), span).await;
+            tracing::Instrument::instrument(self.run(collection, object, job.id), span).await;
         if let Err(err) = &result {
             let reason = err.to_string();
             tracing::warn!(job = %job.id, error = %reason, "ingest failed");
             let mut conn = self.pool.acquire().await?;
             if !matches!(err, IngestError::Store(_)) {
-                documents::record_failure(
-                    &mut conn,
-                    collection.id,
-                    &object.uri,
-                    object.modified,
-                    &reason,
-                )
-                .await?;
+                documents::record_failure(&mut conn, collection.id, &uri, modified, &reason)
+                    .await?;
             }
             jobs::fail(&mut *conn, job.id, &reason, None).await?;
         }
@@ -254,7 +249,7 @@ impl Pipeline {
     async fn run(
         &self,
         collection: &Collection,
-        object: &SourceObject,
+        object: SourceObject,
         job_id: Uuid,
     ) -> Result<Ingested, IngestError> {
         self.check_collection(collection)?;
@@ -267,15 +262,15 @@ impl Pipeline {
         }
         let mut document = NewDocument {
             collection_id: collection.id,
-            source_uri: object.uri.clone(),
-            source_etag: object.etag.clone(),
+            source_uri: object.uri,
+            source_etag: object.etag,
             source_time: object.modified,
             content_sha256: sha256(&object.bytes),
             title: object.file_name.clone(),
             mime_type: None,
             byte_size: i64::try_from(size).unwrap_or(i64::MAX),
-            metadata: object.metadata.clone(),
-            acl: object.acl.clone(),
+            metadata: object.metadata,
+            acl: object.acl,
         };
 
         // The same bytes again, or an older version: settled without parsing or embedding.
@@ -286,7 +281,10 @@ impl Pipeline {
         }
         drop(conn);
 
-        let parsed = self.parse(collection, object).await?;
+        // The bytes move to the parser's thread: a large document is never copied.
+        let parsed = self
+            .parse(collection, object.bytes, object.file_name)
+            .await?;
         document.title = parsed.title.or(document.title);
         document.mime_type = Some(parsed.mime_type.to_owned());
 
@@ -364,10 +362,9 @@ impl Pipeline {
     async fn parse(
         &self,
         collection: &Collection,
-        object: &SourceObject,
+        bytes: Vec<u8>,
+        file_name: Option<String>,
     ) -> Result<Parsed, IngestError> {
-        let bytes = object.bytes.clone();
-        let file_name = object.file_name.clone();
         let limits = self.limits.clone();
         let options = self.chunking(collection);
         let counter = self.counter.clone();
