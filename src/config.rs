@@ -32,8 +32,48 @@ pub enum Command {
     Search(Box<SearchArgs>),
     /// Measure retrieval quality on a labelled JSONL file: hit@k, MRR@10, nDCG@10 per mode.
     Eval(Box<EvalArgs>),
+    /// Ask a question of a collection: the answer streams to the terminal, then its citations.
+    Ask(Box<AskArgs>),
     /// Create, list and revoke API keys.
     Keys(KeysArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AskArgs {
+    /// The question.
+    pub question: String,
+
+    /// The collection to answer from.
+    #[arg(long, short = 'c')]
+    pub collection: String,
+
+    /// The collection's tenant.
+    #[arg(long, env = "ADBRAG_TENANT", default_value = "default")]
+    pub tenant: String,
+
+    /// Passages retrieved before context assembly.
+    #[arg(long, default_value_t = 8)]
+    pub top_k: usize,
+
+    /// A metadata filter as JSON (docs/api.md has the grammar), e.g. '{"team": "hr"}'.
+    #[arg(long)]
+    pub filter: Option<String>,
+
+    /// Print the whole answer as one JSON object instead of streaming text.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+
+    #[command(flatten)]
+    pub embedding: EmbeddingSettings,
+
+    #[command(flatten)]
+    pub search: SearchSettings,
+
+    #[command(flatten)]
+    pub chat: ChatSettings,
 }
 
 #[derive(Debug, Args)]
@@ -147,6 +187,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub search: SearchSettings,
+
+    #[command(flatten)]
+    pub chat: ChatSettings,
 }
 
 #[derive(Debug, Args)]
@@ -355,6 +398,128 @@ impl SearchSettings {
     }
 }
 
+/// Answers: which model writes them, and how much of its context window goes to what.
+///
+/// With no `ADBRAG_CHAT_BASE_URL` the answers are extractive: the best-matching sentences of the
+/// retrieved passages, quoted with their citations, and no language model is called.
+#[derive(Debug, Clone, Args)]
+pub struct ChatSettings {
+    /// OpenAI-compatible endpoint for answers, e.g.
+    /// https://dashscope-intl.aliyuncs.com/compatible-mode/v1. Unset: extractive answers.
+    #[arg(
+        id = "chat_base_url",
+        long = "chat-base-url",
+        env = "ADBRAG_CHAT_BASE_URL"
+    )]
+    pub base_url: Option<String>,
+
+    /// The chat endpoint's API key (Model Studio: a DashScope key).
+    #[arg(id = "chat_api_key", long = "chat-api-key", env = "ADBRAG_CHAT_API_KEY", hide_env_values = true, value_parser = secret)]
+    pub api_key: Option<SecretString>,
+
+    /// The chat model, e.g. qwen-plus.
+    #[arg(
+        id = "chat_model",
+        long = "chat-model",
+        env = "ADBRAG_CHAT_MODEL",
+        default_value = "qwen-plus"
+    )]
+    pub model: String,
+
+    /// The model's context window in tokens: passages, history and the answer must fit in it.
+    #[arg(
+        long = "chat-context-tokens",
+        env = "ADBRAG_CHAT_CONTEXT_TOKENS",
+        default_value_t = 32_768
+    )]
+    pub context_tokens: usize,
+
+    /// Tokens reserved for the answer (sent as `max_tokens`).
+    #[arg(
+        long = "chat-answer-tokens",
+        env = "ADBRAG_CHAT_ANSWER_TOKENS",
+        default_value_t = 1024
+    )]
+    pub answer_tokens: usize,
+
+    /// Most tokens of earlier conversation turns sent along; older turns are dropped (the response
+    /// says how many).
+    #[arg(
+        long = "chat-history-tokens",
+        env = "ADBRAG_CHAT_HISTORY_TOKENS",
+        default_value_t = 2048
+    )]
+    pub history_tokens: usize,
+
+    /// Most tokens of retrieved passages put in front of the model.
+    #[arg(
+        long = "chat-passage-tokens",
+        env = "ADBRAG_CHAT_PASSAGE_TOKENS",
+        default_value_t = 6000
+    )]
+    pub passage_tokens: usize,
+
+    /// A passage found only by the vector leg must be at least this similar to the question
+    /// (cosine) to be used; passages that match the question's words always qualify. When none
+    /// qualifies, the answer is "I could not find this in the documents." and no model is called.
+    #[arg(
+        long = "chat-min-similarity",
+        env = "ADBRAG_CHAT_MIN_SIMILARITY",
+        default_value_t = 0.3
+    )]
+    pub min_similarity: f64,
+
+    /// Sampling temperature sent to the model.
+    #[arg(
+        long = "chat-temperature",
+        env = "ADBRAG_CHAT_TEMPERATURE",
+        default_value_t = 0.2
+    )]
+    pub temperature: f32,
+
+    /// Send Model Studio's `enable_thinking: false` on non-streaming calls (Qwen3 refuses them
+    /// otherwise). Set false for providers that reject fields outside the OpenAI schema.
+    #[arg(
+        long = "chat-qwen-fields",
+        env = "ADBRAG_CHAT_QWEN_FIELDS",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    pub qwen_fields: bool,
+
+    /// Attempts per model call before its first token (429s and 5xx are retried with backoff).
+    #[arg(
+        id = "chat_max_attempts",
+        long = "chat-max-attempts",
+        env = "ADBRAG_CHAT_MAX_ATTEMPTS",
+        default_value_t = 3
+    )]
+    pub max_attempts: u32,
+
+    /// Seconds to wait for the model's response headers, and then for each piece of the stream.
+    #[arg(
+        id = "chat_timeout_secs",
+        long = "chat-timeout",
+        env = "ADBRAG_CHAT_TIMEOUT",
+        default_value_t = 60
+    )]
+    pub timeout_secs: u64,
+
+    /// Model calls in flight at once, across the process.
+    #[arg(
+        id = "chat_concurrency",
+        long = "chat-concurrency",
+        env = "ADBRAG_CHAT_CONCURRENCY",
+        default_value_t = 64
+    )]
+    pub concurrency: usize,
+
+    /// Templates to use instead of the built-in prompts (a directory holding system.j2,
+    /// context.j2 and condense.j2, like the repository's prompts/).
+    #[arg(long = "prompts-dir", env = "ADBRAG_PROMPTS_DIR")]
+    pub prompts_dir: Option<PathBuf>,
+}
+
 /// How to reach the database (PostgreSQL + pgvector, or AnalyticDB for PostgreSQL).
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseSettings {
@@ -464,6 +629,23 @@ pub struct HttpSettings {
         default_value_t = 30
     )]
     pub request_timeout_secs: u64,
+
+    /// Chat requests retrieving at once (an answer's retrieval and set-up; its stream is counted
+    /// by `--max-streams`).
+    #[arg(long = "max-chats", env = "ADBRAG_MAX_CHATS", default_value_t = 16)]
+    pub max_chats: usize,
+
+    /// Chat requests waiting for a slot before further ones are refused with 503.
+    #[arg(long = "chat-queue", env = "ADBRAG_CHAT_QUEUE", default_value_t = 64)]
+    pub chat_queue: usize,
+
+    /// Answers streaming at once; beyond it a chat request is refused with 503 + Retry-After.
+    #[arg(
+        long = "max-streams",
+        env = "ADBRAG_MAX_STREAMS",
+        default_value_t = 512
+    )]
+    pub max_streams: usize,
 
     /// Seconds a document request (an upload is parsed and embedded in it) may run.
     #[arg(

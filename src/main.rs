@@ -30,6 +30,7 @@ fn main() -> ExitCode {
             Command::Ingest(args) => cli::ingest::run(*args).await,
             Command::Search(args) => cli::search::run(*args).await,
             Command::Eval(args) => cli::eval::run(*args).await,
+            Command::Ask(args) => cli::ask::run(*args).await,
             Command::Keys(args) => cli::keys::run(args).await,
         }
     });

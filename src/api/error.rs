@@ -1,4 +1,5 @@
-//! API errors: `{"error": {"code", "message"}}` with the right status.
+//! API errors: `{"error": {"code", "message", "type", "param"}}` with the right status — the
+//! shape the OpenAI API uses too, so its client libraries report our errors properly.
 //!
 //! A 4xx says what was wrong and what to do; a 5xx says nothing internal (the cause is logged in the
 //! request's span, and the `x-request-id` header ties the two together).
@@ -10,7 +11,12 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::{llm::EmbedError, search::retrieve::SearchError, store};
+use crate::{
+    answer::AnswerError,
+    llm::{EmbedError, chat::ChatError},
+    search::retrieve::SearchError,
+    store,
+};
 
 /// The body of every error response (for the OpenAPI document; `ApiError` writes it).
 #[derive(utoipa::ToSchema)]
@@ -32,6 +38,11 @@ pub struct ErrorDetail {
     code: String,
     /// What was wrong and what to do.
     message: String,
+    /// The OpenAI error class: `invalid_request_error`, `authentication_error`,
+    /// `permission_error`, `not_found_error`, `rate_limit_error` or `server_error`.
+    r#type: String,
+    /// The request field at fault, when there is one.
+    param: Option<String>,
 }
 
 #[derive(Debug)]
@@ -39,6 +50,7 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    param: Option<String>,
 }
 
 impl ApiError {
@@ -47,7 +59,14 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            param: None,
         }
+    }
+
+    /// Names the request field at fault.
+    pub fn with_param(mut self, param: impl Into<String>) -> Self {
+        self.param = Some(param.into());
+        self
     }
 
     /// A 400 with a code and a message that says what to fix.
@@ -84,7 +103,17 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        let kind = match self.status {
+            StatusCode::UNAUTHORIZED => "authentication_error",
+            StatusCode::FORBIDDEN => "permission_error",
+            StatusCode::NOT_FOUND => "not_found_error",
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => "rate_limit_error",
+            status if status.is_server_error() => "server_error",
+            _ => "invalid_request_error",
+        };
+        let body = json!({ "error": {
+            "code": self.code, "message": self.message, "type": kind, "param": self.param,
+        } });
         (self.status, Json(body)).into_response()
     }
 }
@@ -127,6 +156,31 @@ impl From<SearchError> for ApiError {
                 EmbedError::Unavailable(_) | EmbedError::Malformed(_) | EmbedError::Local(_),
             ) => Self::unavailable(format!("{err}; retry later")),
             SearchError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<ChatError> for ApiError {
+    fn from(err: ChatError) -> Self {
+        let status = match err {
+            ChatError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ChatError::Rejected { .. } | ChatError::Malformed(_) | ChatError::Interrupted(_) => {
+                StatusCode::BAD_GATEWAY
+            }
+        };
+        Self::new(status, err.code(), err.to_string())
+    }
+}
+
+impl From<AnswerError> for ApiError {
+    fn from(err: AnswerError) -> Self {
+        match err {
+            AnswerError::Invalid(message) => {
+                Self::bad_request("invalid_messages", message).with_param("messages")
+            }
+            AnswerError::Search(err) => err.into(),
+            AnswerError::Model(err) => err.into(),
+            AnswerError::Prompt(err) => Self::internal(&err),
         }
     }
 }

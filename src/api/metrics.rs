@@ -2,7 +2,9 @@
 //!
 //! Request counts and latency histograms per route template (never the raw path: that would make a
 //! series per document id), search time split into query embedding and SQL, the embedder's
-//! requests, retries, throttling and tokens, ingest jobs by state, and database pool usage.
+//! requests, retries, throttling and tokens, answers and their model tokens per tenant (and per
+//! request, as a histogram), time to the first token, open answer streams, ingest jobs by state,
+//! and database pool usage.
 //! The last two are read when scraped.
 
 use std::{sync::Arc, time::Instant};
@@ -26,7 +28,10 @@ use prometheus_client::{
 };
 
 use super::{ApiError, AppState};
-use crate::{llm::Embedder, search::retrieve::Timings};
+use crate::{
+    llm::{Embedder, chat::TokenUsage},
+    search::retrieve::Timings,
+};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -50,8 +55,25 @@ struct StatusLabels {
     status: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TokenLabels {
+    tenant: String,
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AnswerLabels {
+    tenant: String,
+    outcome: &'static str,
+}
+
 pub struct Metrics {
     registry: Registry,
+    answers: Family<AnswerLabels, Counter>,
+    answer_tokens: Family<TokenLabels, Counter>,
+    request_tokens: Histogram,
+    first_token: Histogram,
+    streams_open: Gauge,
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
     search: Family<PhaseLabels, Histogram>,
@@ -105,8 +127,44 @@ impl Metrics {
             pool_idle.clone(),
         );
         registry.register_collector(Box::new(EmbedderUsage(embedder)));
+        let answers = Family::<AnswerLabels, Counter>::default();
+        registry.register(
+            "answers",
+            "answers by tenant and outcome: answered, not_found (no passage relevant, no model call) or error",
+            answers.clone(),
+        );
+        let answer_tokens = Family::<TokenLabels, Counter>::default();
+        registry.register(
+            "answer_tokens",
+            "chat model tokens by tenant and kind (prompt, completion), condensation included",
+            answer_tokens.clone(),
+        );
+        // 16 to ~500k tokens.
+        let request_tokens = Histogram::new(exponential_buckets(16.0, 2.0, 16));
+        registry.register(
+            "answer_request_tokens",
+            "chat model tokens (prompt + completion) per answer",
+            request_tokens.clone(),
+        );
+        let first_token = seconds_histogram();
+        registry.register(
+            "answer_first_token_seconds",
+            "time from the model call to the first token of a streamed answer",
+            first_token.clone(),
+        );
+        let streams_open = Gauge::default();
+        registry.register(
+            "answer_streams_open",
+            "answers streaming now",
+            streams_open.clone(),
+        );
         Arc::new(Self {
             registry,
+            answers,
+            answer_tokens,
+            request_tokens,
+            first_token,
+            streams_open,
             requests,
             latency,
             search,
@@ -116,6 +174,40 @@ impl Metrics {
         })
     }
 
+    /// One answer's outcome and token usage, for its tenant.
+    pub fn observe_answer(&self, tenant: &str, outcome: &'static str, usage: &TokenUsage) {
+        self.answers
+            .get_or_create(&AnswerLabels {
+                tenant: tenant.to_owned(),
+                outcome,
+            })
+            .inc();
+        for (kind, tokens) in [
+            ("prompt", usage.prompt_tokens),
+            ("completion", usage.completion_tokens),
+        ] {
+            self.answer_tokens
+                .get_or_create(&TokenLabels {
+                    tenant: tenant.to_owned(),
+                    kind,
+                })
+                .inc_by(tokens);
+        }
+        if usage.total_tokens > 0 {
+            self.request_tokens.observe(usage.total_tokens as f64);
+        }
+    }
+
+    pub fn observe_first_token(&self, ms: f64) {
+        self.first_token.observe(ms / 1000.0);
+    }
+
+    /// Counts an open stream until the guard drops.
+    pub fn stream_opened(self: &Arc<Self>) -> StreamGuard {
+        self.streams_open.inc();
+        StreamGuard(self.clone())
+    }
+
     pub fn observe_search(&self, timings: &Timings) {
         self.search
             .get_or_create(&PhaseLabels { phase: "embed" })
@@ -123,6 +215,15 @@ impl Metrics {
         self.search
             .get_or_create(&PhaseLabels { phase: "sql" })
             .observe(timings.retrieve_ms / 1000.0);
+    }
+}
+
+/// Holds one place in the open-streams gauge.
+pub struct StreamGuard(Arc<Metrics>);
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        self.0.streams_open.dec();
     }
 }
 

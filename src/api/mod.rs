@@ -3,11 +3,13 @@
 //! Handlers parse the request, call one library function and shape its result; rules live below.
 
 mod auth;
+mod chat;
 mod collections;
 mod documents;
 mod error;
 mod health;
 mod metrics;
+mod openai;
 mod openapi;
 mod overload;
 mod search;
@@ -21,7 +23,7 @@ use axum::{
     middleware::from_fn_with_state,
 };
 use sqlx::PgPool;
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, sync::Semaphore};
 use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::{DefaultOnResponse, TraceLayer},
@@ -33,6 +35,7 @@ pub use error::ApiError;
 pub use metrics::Metrics;
 
 use crate::{
+    answer::Answerer,
     config::{HttpSettings, SearchSettings},
     ingest::pipeline::Pipeline,
     llm::Embedder,
@@ -52,6 +55,38 @@ pub struct AppState {
     /// Capacity and timeouts (the rest of `HttpSettings` is for the listener).
     pub http: HttpSettings,
     pub metrics: Arc<Metrics>,
+    /// Writes answers (the chat endpoints).
+    pub answerer: Arc<Answerer>,
+    /// Places for open answer streams (`--max-streams`).
+    pub streams: Arc<Semaphore>,
+}
+
+impl AppState {
+    /// The state for `settings`: everything else is built by the caller.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        pool: PgPool,
+        embedder: Arc<dyn Embedder>,
+        pipeline: Arc<Pipeline>,
+        answerer: Arc<Answerer>,
+        search: SearchSettings,
+        http: HttpSettings,
+        auth_required: bool,
+        max_upload_bytes: usize,
+    ) -> Self {
+        Self {
+            metrics: Metrics::new(embedder.clone()),
+            streams: Arc::new(Semaphore::new(http.max_streams.max(1))),
+            pool,
+            embedder,
+            pipeline,
+            answerer,
+            search,
+            auth_required,
+            max_upload_bytes,
+            http,
+        }
+    }
 }
 
 /// The whole HTTP surface, separate from serving it so tests can call it in-process.
@@ -76,6 +111,12 @@ pub fn router(state: AppState) -> Router {
         http.search_queue,
         seconds(http.request_timeout_secs),
     );
+    let chats = overload::Gate::new(
+        "chat",
+        http.max_chats,
+        http.chat_queue,
+        seconds(http.request_timeout_secs),
+    );
     let metrics = state.metrics.clone();
     Router::new()
         // Health checks and metrics are never shed: an overloaded server is still alive.
@@ -88,6 +129,11 @@ pub fn router(state: AppState) -> Router {
                 .route_layer(from_fn_with_state(documents, overload::limit)),
         )
         .merge(search::router().route_layer(from_fn_with_state(searches, overload::limit)))
+        .merge(
+            chat::router()
+                .merge(openai::router())
+                .route_layer(from_fn_with_state(chats, overload::limit)),
+        )
         .with_state(state)
         .route_layer(from_fn_with_state(metrics, metrics::track))
         .layer(PropagateRequestIdLayer::x_request_id())

@@ -3,7 +3,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{collections, documents, error, health, metrics, search};
+use super::{chat, collections, documents, error, health, metrics, openai, search};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,11 +21,14 @@ use super::{collections, documents, error, health, metrics, search};
         documents::show,
         documents::remove,
         search::search,
+        chat::chat,
+        openai::completions,
+        openai::models,
         health::healthz,
         health::readyz,
         metrics::render,
     ),
-    components(schemas(error::ErrorBody, crate::store::jobs::Job))
+    components(schemas(error::ErrorBody, crate::store::jobs::Job, crate::answer::PassageRef))
 )]
 pub struct ApiDoc;
 

@@ -6,6 +6,7 @@ use anyhow::{Context, bail};
 use tokio::net::TcpListener;
 
 use crate::{
+    answer,
     api::{self, AppState},
     config::ServeArgs,
     ingest, llm,
@@ -28,6 +29,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         &args.embedding,
         &args.ingest,
     )?;
+    let answerer = answer::answerer(&args.chat)?;
     if args.insecure_no_auth {
         tracing::warn!(
             tenant = api::LOCAL_TENANT,
@@ -44,18 +46,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         address = %listener.local_addr()?,
         embedder = embedder.model(),
         local = embedder.is_local(),
+        answers = answerer.model_name(),
         "serving"
     );
-    let state = AppState {
-        pool: pool.clone(),
-        metrics: api::Metrics::new(embedder.clone()),
+    let state = AppState::new(
+        pool.clone(),
         embedder,
-        pipeline: Arc::new(pipeline),
-        search: args.search,
-        auth_required: !args.insecure_no_auth,
-        max_upload_bytes: usize::try_from(args.ingest.max_object_bytes).unwrap_or(usize::MAX),
-        http: args.http.clone(),
-    };
+        Arc::new(pipeline),
+        Arc::new(answerer),
+        args.search,
+        args.http.clone(),
+        !args.insecure_no_auth,
+        usize::try_from(args.ingest.max_object_bytes).unwrap_or(usize::MAX),
+    );
     api::serve(
         listener,
         api::router(state),

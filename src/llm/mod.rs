@@ -1,8 +1,11 @@
 //! Model clients behind traits: an OpenAI-compatible API (Model Studio, vLLM, Ollama, …) or the
 //! local, offline models that are the embedded default.
 
+pub mod chat;
+pub mod extractive;
 pub mod local;
 pub mod openai;
+pub mod openai_chat;
 pub mod transport;
 
 use std::{
@@ -15,7 +18,7 @@ use std::{
 
 use async_trait::async_trait;
 
-use crate::config::EmbeddingSettings;
+use crate::config::{ChatSettings, EmbeddingSettings};
 
 /// Turns texts into vectors.
 ///
@@ -138,7 +141,11 @@ pub enum SetupError {
     )]
     KeyWithoutEndpoint,
     #[error(
-        "ADBRAG_EMBEDDING_BASE_URL is invalid ({0}): use an http(s) URL ending in the API version, e.g. …/compatible-mode/v1"
+        "ADBRAG_CHAT_API_KEY is set but ADBRAG_CHAT_BASE_URL is not: set the endpoint too, e.g. https://dashscope-intl.aliyuncs.com/compatible-mode/v1 (or unset the key for extractive answers)"
+    )]
+    ChatKeyWithoutEndpoint,
+    #[error(
+        "the model API's base URL is invalid ({0}): use an http(s) URL ending in the API version, e.g. …/compatible-mode/v1"
     )]
     InvalidEndpoint(String),
     #[error(transparent)]
@@ -153,6 +160,28 @@ pub fn embedder(settings: &EmbeddingSettings) -> Result<Arc<dyn Embedder>, Setup
         (None, None) => Ok(Arc::new(local::LocalService::load(&local_model_dir(
             &settings.models_dir,
         ))?)),
+    }
+}
+
+/// The configured answer writer: the OpenAI-compatible API when an endpoint is set, else the
+/// extractive answerer.
+pub fn chat_model(settings: &ChatSettings) -> Result<Arc<dyn chat::ChatModel>, SetupError> {
+    match (&settings.base_url, &settings.api_key) {
+        (Some(base_url), _) => Ok(Arc::new(openai_chat::OpenAiChat::new(base_url, settings)?)),
+        (None, Some(_)) => Err(SetupError::ChatKeyWithoutEndpoint),
+        (None, None) => Ok(Arc::new(extractive::Extractive::default())),
+    }
+}
+
+/// Refuses a base URL that is not http(s).
+fn check_endpoint(base_url: &str) -> Result<(), SetupError> {
+    match url::Url::parse(base_url) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(()),
+        Ok(url) => Err(SetupError::InvalidEndpoint(format!(
+            "scheme '{}'",
+            url.scheme()
+        ))),
+        Err(err) => Err(SetupError::InvalidEndpoint(err.to_string())),
     }
 }
 

@@ -34,16 +34,7 @@ pub struct OpenAiEmbedder {
 
 impl OpenAiEmbedder {
     pub fn new(base_url: &str, settings: &EmbeddingSettings) -> Result<Self, SetupError> {
-        match url::Url::parse(base_url) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") => {}
-            Ok(url) => {
-                return Err(SetupError::InvalidEndpoint(format!(
-                    "scheme '{}'",
-                    url.scheme()
-                )));
-            }
-            Err(err) => return Err(SetupError::InvalidEndpoint(err.to_string())),
-        }
+        super::check_endpoint(base_url)?;
         let usage = Arc::new(Usage::default());
         let policy = RetryPolicy {
             max_attempts: settings.max_attempts.max(1),

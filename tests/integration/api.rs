@@ -10,7 +10,7 @@ async fn app() -> TestApp {
     TestApp::spawn(TestDb::migrated().await).await
 }
 
-async fn error(response: reqwest::Response) -> (StatusCode, String, String) {
+pub(crate) async fn error(response: reqwest::Response) -> (StatusCode, String, String) {
     let status = response.status();
     let body: Value = response.json().await.unwrap();
     (
@@ -26,7 +26,7 @@ async fn error(response: reqwest::Response) -> (StatusCode, String, String) {
     )
 }
 
-async fn create_collection(app: &TestApp, key: &str, name: &str) -> reqwest::Response {
+pub(crate) async fn create_collection(app: &TestApp, key: &str, name: &str) -> reqwest::Response {
     app.http
         .post(app.url("/v1/collections"))
         .bearer_auth(key)
@@ -36,7 +36,7 @@ async fn create_collection(app: &TestApp, key: &str, name: &str) -> reqwest::Res
         .unwrap()
 }
 
-async fn upload(
+pub(crate) async fn upload(
     app: &TestApp,
     key: &str,
     collection: &str,
@@ -70,7 +70,7 @@ async fn search(app: &TestApp, key: &str, collection: &str, body: Value) -> reqw
 }
 
 /// A collection "hr" of tenant "acme" with three documents, and an admin key.
-async fn corpus(app: &TestApp) -> String {
+pub(crate) async fn corpus(app: &TestApp) -> String {
     let admin = app.key("acme", Role::Admin).await;
     assert_eq!(create_collection(app, &admin, "hr").await.status(), 201);
     let documents = [
@@ -764,6 +764,9 @@ async fn the_openapi_document_describes_every_route() {
         ("/v1/collections/{name}/documents/{id}", "get"),
         ("/v1/collections/{name}/documents/{id}", "delete"),
         ("/v1/collections/{name}/search", "post"),
+        ("/v1/collections/{name}/chat", "post"),
+        ("/v1/chat/completions", "post"),
+        ("/v1/models", "get"),
         ("/healthz", "get"),
         ("/readyz", "get"),
         ("/metrics", "get"),
@@ -782,6 +785,10 @@ async fn the_openapi_document_describes_every_route() {
         "SearchBody",
         "ErrorBody",
         "Mode",
+        "ChatBody",
+        "Answer",
+        "Citation",
+        "PassageRef",
     ] {
         assert!(schemas[schema].is_object(), "schema {schema} missing");
     }

@@ -3,6 +3,7 @@
 
 mod api;
 mod api_health;
+mod chat;
 mod cli;
 mod fake_openai;
 mod harness;

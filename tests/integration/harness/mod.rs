@@ -8,7 +8,7 @@ use std::{net::SocketAddr, sync::Arc};
 
 use adbrag::{
     api::{self, AppState},
-    config::{HttpSettings, SearchSettings},
+    config::{ChatSettings, HttpSettings, SearchSettings},
     ingest::{
         chunk::ChunkOptions,
         pipeline::{Limits, Pipeline},
@@ -32,6 +32,29 @@ pub fn http_settings() -> HttpSettings {
         document_queue: 16,
         request_timeout_secs: 30,
         upload_timeout_secs: 60,
+        max_chats: 16,
+        chat_queue: 64,
+        max_streams: 64,
+    }
+}
+
+/// Answers from the fake's chat completions, with retries quick enough for tests.
+pub fn chat_settings(fake: &FakeOpenAi) -> ChatSettings {
+    ChatSettings {
+        base_url: Some(fake.base_url()),
+        api_key: Some("sk-test".to_owned().into()),
+        model: "fake-chat".into(),
+        context_tokens: 32_768,
+        answer_tokens: 512,
+        history_tokens: 2048,
+        passage_tokens: 6000,
+        min_similarity: 0.3,
+        temperature: 0.2,
+        qwen_fields: true,
+        max_attempts: 3,
+        timeout_secs: 10,
+        concurrency: 16,
+        prompts_dir: None,
     }
 }
 
@@ -77,6 +100,15 @@ impl TestApp {
     }
 
     pub async fn spawn_custom(db: TestDb, auth_required: bool, http: HttpSettings) -> Self {
+        Self::start(db, auth_required, http, true).await
+    }
+
+    /// Answers come from the extractive answerer (no chat endpoint configured).
+    pub async fn spawn_extractive(db: TestDb) -> Self {
+        Self::start(db, true, http_settings(), false).await
+    }
+
+    async fn start(db: TestDb, auth_required: bool, http: HttpSettings, chat: bool) -> Self {
         init_logging();
         let fake = FakeOpenAi::start().await;
         let embedding = adbrag::config::EmbeddingSettings {
@@ -97,16 +129,26 @@ impl TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let app = api::router(AppState {
-            pool: db.pool.clone(),
-            metrics: api::Metrics::new(embedder.clone()),
+        let chat = if chat {
+            chat_settings(&fake)
+        } else {
+            ChatSettings {
+                base_url: None,
+                api_key: None,
+                ..chat_settings(&fake)
+            }
+        };
+        let answerer = adbrag::answer::answerer(&chat).unwrap();
+        let app = api::router(AppState::new(
+            db.pool.clone(),
             embedder,
-            pipeline: Arc::new(pipeline),
-            search: search_settings(),
-            auth_required,
-            max_upload_bytes: 1024 * 1024,
+            Arc::new(pipeline),
+            Arc::new(answerer),
+            search_settings(),
             http,
-        });
+            auth_required,
+            1024 * 1024,
+        ));
         tokio::spawn(api::serve(
             listener,
             app,

@@ -59,9 +59,15 @@ pub struct Recorded {
 
 #[derive(Default)]
 struct Shared {
-    faults: Mutex<VecDeque<Fault>>,
+    /// Each fault with the endpoint it is for (`None`: whichever request comes next).
+    faults: Mutex<VecDeque<(Option<&'static str>, Fault)>>,
     recorded: Mutex<Vec<Recorded>>,
     reply: Mutex<String>,
+    /// (needle, reply): a chat request whose body contains the needle gets that reply.
+    scripted_replies: Mutex<Vec<(String, String)>>,
+    stream_delay: Mutex<Option<Duration>>,
+    streams_finished: AtomicUsize,
+    streams_abandoned: AtomicUsize,
     concurrency_limit: Mutex<Option<usize>>,
     every_request_delay: Mutex<Option<Duration>>,
     in_flight: AtomicUsize,
@@ -103,12 +109,45 @@ impl FakeOpenAi {
     }
 
     pub fn push_fault(&self, fault: Fault) {
-        self.shared.faults.lock().unwrap().push_back(fault);
+        self.shared.faults.lock().unwrap().push_back((None, fault));
+    }
+
+    /// A fault for the next chat completions request only (embeddings pass untouched).
+    pub fn push_chat_fault(&self, fault: Fault) {
+        self.shared
+            .faults
+            .lock()
+            .unwrap()
+            .push_back((Some("/chat/completions"), fault));
     }
 
     /// The assistant's reply for the next chat completions.
     pub fn set_reply(&self, reply: &str) {
         *self.shared.reply.lock().unwrap() = reply.to_owned();
+    }
+
+    /// A chat request whose body contains `needle` is answered with `reply` instead.
+    pub fn reply_when(&self, needle: &str, reply: &str) {
+        self.shared
+            .scripted_replies
+            .lock()
+            .unwrap()
+            .push((needle.to_owned(), reply.to_owned()));
+    }
+
+    /// Wait this long before each streamed chunk (a model writing slowly).
+    pub fn stream_slowly(&self, delay: Duration) {
+        *self.shared.stream_delay.lock().unwrap() = Some(delay);
+    }
+
+    /// Streams sent to the end.
+    pub fn streams_finished(&self) -> usize {
+        self.shared.streams_finished.load(Ordering::SeqCst)
+    }
+
+    /// Streams whose client went away before the end (the connection was dropped).
+    pub fn streams_abandoned(&self) -> usize {
+        self.shared.streams_abandoned.load(Ordering::SeqCst)
     }
 
     /// Take this long to answer every request (a model's latency), on top of any scripted fault.
@@ -175,6 +214,23 @@ pub fn fake_embedding(text: &str, dimensions: usize) -> Vec<f32> {
 }
 
 /// Counts a request in flight for as long as it lives.
+/// Counts a stream as finished or abandoned when the server drops it.
+struct StreamProgress {
+    shared: Arc<Shared>,
+    finished: bool,
+}
+
+impl Drop for StreamProgress {
+    fn drop(&mut self) {
+        let counter = if self.finished {
+            &self.shared.streams_finished
+        } else {
+            &self.shared.streams_abandoned
+        };
+        counter.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 struct InFlight(Arc<Shared>);
 
 impl Drop for InFlight {
@@ -206,7 +262,14 @@ async fn admit(
     if let Some(latency) = latency {
         tokio::time::sleep(latency).await;
     }
-    let fault = shared.faults.lock().unwrap().pop_front();
+    let fault = {
+        let mut faults = shared.faults.lock().unwrap();
+        faults
+            .iter()
+            .position(|(only, _)| only.is_none_or(|only| only == path))
+            .and_then(|at| faults.remove(at))
+            .map(|(_, fault)| fault)
+    };
     match fault {
         Some(Fault::Status {
             status,
@@ -292,7 +355,15 @@ async fn chat(State(shared): State<Arc<Shared>>, Json(body): Json<Value>) -> Res
         Ok(admitted) => admitted,
         Err(response) => return response,
     };
-    let reply = shared.reply.lock().unwrap().clone();
+    let text = body.to_string();
+    let scripted = shared
+        .scripted_replies
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(needle, _)| text.contains(needle.as_str()))
+        .map(|(_, reply)| reply.clone());
+    let reply = scripted.unwrap_or_else(|| shared.reply.lock().unwrap().clone());
     let model = body["model"].as_str().unwrap_or("fake").to_owned();
     let prompt_tokens = body.to_string().split_whitespace().count();
     let completion_tokens = reply.split_whitespace().count();
@@ -368,10 +439,33 @@ async fn chat(State(shared): State<Arc<Shared>>, Json(body): Json<Value>) -> Res
         tokio::task::yield_now().await;
         Err(std::io::Error::other("connection reset by the fake"))
     });
-    let stream = events.chain(cut_off).map(move |event| {
-        let _counted_until_sent = &in_flight;
-        event
-    });
+    let delay = *shared.stream_delay.lock().unwrap();
+    let progress = StreamProgress {
+        shared: shared.clone(),
+        finished: false,
+    };
+    let stream = events
+        .then(move |event| async move {
+            if let Some(delay) = delay {
+                tokio::time::sleep(delay).await;
+            }
+            event
+        })
+        .chain(cut_off)
+        .chain(futures::stream::once(async {
+            Ok::<_, std::io::Error>(String::new())
+        }))
+        .scan(progress, |progress, event| {
+            // The empty marker after the last event: the whole stream was taken.
+            if matches!(&event, Ok(line) if line.is_empty()) {
+                progress.finished = true;
+            }
+            std::future::ready(Some(event))
+        })
+        .map(move |event| {
+            let _counted_until_sent = &in_flight;
+            event
+        });
     Response::builder()
         .header(header::CONTENT_TYPE, "text/event-stream")
         .header(header::CACHE_CONTROL, "no-cache")

@@ -1,0 +1,569 @@
+//! The local answerer, for when no language model is configured: quotes the passages' sentences
+//! that best match the question, each with the `[n]` of its passage. Pure and deterministic.
+//!
+//! Sentences are scored by the question's terms they contain (the same words keyword search
+//! uses, from [`segment::terms`]), each weighted by its inverse document frequency over all the
+//! candidate sentences, so that a word every sentence has counts for little.
+
+use std::collections::HashSet;
+
+use super::context::Passage;
+use crate::search::segment;
+
+/// Shortest sentence quoted, in characters: shorter ones are list numbers and stray labels.
+const MIN_SENTENCE_CHARS: usize = 3;
+
+/// Longest sentence quoted whole, in characters; a longer one is cut, and ends in "…".
+const MAX_SENTENCE_CHARS: usize = 400;
+
+/// How far back from a forced cut a space is looked for, in characters.
+const CUT_LOOKBACK_CHARS: usize = 60;
+
+/// Bonus for a sentence of the first passage, divided by the passage's rank for later ones. Below
+/// the weight of any one term (at least ln 2), so it only decides between equal matches.
+const EARLY_PASSAGE_BONUS: f64 = 0.1;
+
+/// In the fallback, how many passages contribute their first sentence.
+const FALLBACK_PASSAGES: usize = 2;
+
+/// One sentence that may be quoted.
+struct Candidate {
+    /// Index into the passages.
+    passage: usize,
+    /// Order within its passage.
+    position: usize,
+    /// As quoted: whitespace collapsed, cut when too long.
+    quote: String,
+    /// Its terms, for scoring.
+    terms: HashSet<String>,
+    /// For recognising the same sentence in two passages.
+    key: String,
+    /// Ends in a question mark: never quoted, its match goes to the sentence after it.
+    question: bool,
+}
+
+/// The local, model-free answer: the passages' sentences that best match the question, quoted
+/// with their `[n]` markers, one per line, at most `max_sentences` of them, in passage order.
+///
+/// A sentence that is itself a question is never quoted: when it matches, the sentence after it
+/// (its answer, in an FAQ) takes its match.
+///
+/// When no sentence contains a word of the question (passages found by meaning alone), the first
+/// sentence of each of the first two passages is quoted instead. Empty when there are no
+/// passages, no sentences or `max_sentences` is 0.
+pub fn answer(question: &str, passages: &[Passage], max_sentences: usize) -> String {
+    if max_sentences == 0 {
+        return String::new();
+    }
+    let candidates = candidates(passages);
+    let question_terms = segment::terms(question);
+
+    // Inverse document frequency of each question term over the candidate sentences.
+    let total = candidates.len() as f64;
+    let weights: Vec<(&str, f64)> = question_terms
+        .iter()
+        .filter_map(|term| {
+            let frequency = candidates.iter().filter(|c| c.terms.contains(term)).count();
+            (frequency > 0).then(|| (term.as_str(), (1.0 + total / frequency as f64).ln()))
+        })
+        .collect();
+
+    let mut matches: Vec<f64> = candidates
+        .iter()
+        .map(|candidate| {
+            weights
+                .iter()
+                .filter(|(term, _)| candidate.terms.contains(*term))
+                .map(|(_, weight)| weight)
+                .sum()
+        })
+        .collect();
+    // A question that matches (an FAQ's "Q: When is salary paid?") is not the answer; the
+    // sentence after it, in the same passage, is. A question in two sentences ("Q: I lost my
+    // badge. What now?") passes its match on through both.
+    for i in 1..candidates.len() {
+        let (before, after) = (&candidates[i - 1], &candidates[i]);
+        if before.question && before.passage == after.passage {
+            matches[i] = matches[i].max(matches[i - 1]);
+        }
+    }
+    let mut scored: Vec<(f64, &Candidate)> = candidates
+        .iter()
+        .zip(matches)
+        .filter(|(candidate, matched)| !candidate.question && *matched > 0.0)
+        .map(|(candidate, matched)| {
+            let bonus = EARLY_PASSAGE_BONUS / (candidate.passage + 1) as f64;
+            (matched + bonus, candidate)
+        })
+        .collect();
+    scored.sort_by(|(a_score, a), (b_score, b)| {
+        b_score
+            .total_cmp(a_score)
+            .then(a.passage.cmp(&b.passage))
+            .then(a.position.cmp(&b.position))
+    });
+
+    let mut chosen: Vec<&Candidate> = Vec::new();
+    let mut keys: HashSet<&str> = HashSet::new();
+    let ranked: Box<dyn Iterator<Item = &Candidate>> = if scored.is_empty() {
+        // Nothing matches the words: the passages' openings, best passages first.
+        let mut openings: Vec<&Candidate> = Vec::new();
+        for candidate in candidates.iter().filter(|c| !c.question) {
+            if openings
+                .last()
+                .is_none_or(|last| last.passage != candidate.passage)
+                && openings.len() < FALLBACK_PASSAGES
+            {
+                openings.push(candidate);
+            }
+        }
+        Box::new(openings.into_iter())
+    } else {
+        Box::new(scored.into_iter().map(|(_, candidate)| candidate))
+    };
+    for candidate in ranked {
+        if chosen.len() == max_sentences {
+            break;
+        }
+        if keys.insert(candidate.key.as_str()) {
+            chosen.push(candidate);
+        }
+    }
+    chosen.sort_by_key(|c| (c.passage, c.position));
+
+    let mut out = String::new();
+    for candidate in chosen {
+        let Some(passage) = passages.get(candidate.passage) else {
+            continue;
+        };
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&candidate.quote);
+        out.push_str(&format!(" [{}]", passage.number));
+    }
+    out
+}
+
+/// Every quotable sentence of every passage, in passage and text order. A sentence that is one of
+/// the passage's headings is left out: the chunker opens a chunk with its heading, which would
+/// otherwise match the question as well as the text under it.
+fn candidates(passages: &[Passage]) -> Vec<Candidate> {
+    let mut candidates = Vec::new();
+    for (index, passage) in passages.iter().enumerate() {
+        let headings: HashSet<String> = passage.heading_path.iter().map(|h| key(h)).collect();
+        let mut position = 0;
+        for sentence in sentences(&passage.text) {
+            let key = key(&sentence);
+            let length = sentence.chars().count();
+            let markdown_heading = sentence.starts_with('#');
+            if length < MIN_SENTENCE_CHARS
+                || key.is_empty()
+                || markdown_heading
+                || headings.contains(&key)
+            {
+                continue;
+            }
+            candidates.push(Candidate {
+                passage: index,
+                position,
+                quote: shorten(&sentence),
+                terms: segment::terms(&sentence).into_iter().collect(),
+                key,
+                question: is_question(&sentence),
+            });
+            position += 1;
+        }
+    }
+    candidates
+}
+
+/// Splits `text` into sentences, whitespace collapsed. Ends: `. ! ?` before whitespace, `。！？；`
+/// (and `!?` in full width) anywhere, closing quotes and brackets after them staying with the
+/// sentence, and line breaks. A single line break inside running text (the soft wrap of a
+/// Markdown paragraph or a plain-text file) joins the lines instead, unless the next line starts a
+/// list item.
+fn sentences(text: &str) -> Vec<String> {
+    let mut sentences = Vec::new();
+    let mut current = String::new();
+    let mut line_start = 0;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\n' => {
+                let line = &text[line_start..i];
+                line_start = i + 1;
+                let next_line = text[i + 1..].split('\n').next().unwrap_or_default();
+                let previous = current.trim_end().chars().next_back();
+                let hard = next_line.trim().is_empty()
+                    || starts_list_item(next_line)
+                    || is_markdown_line(line)
+                    || is_markdown_line(next_line)
+                    || previous.is_some_and(|p| matches!(p, ':' | '：'));
+                if hard {
+                    flush(&mut current, &mut sentences);
+                } else {
+                    let next = next_line.trim_start().chars().next();
+                    let cjk =
+                        previous.is_some_and(super::is_cjk) || next.is_some_and(super::is_cjk);
+                    if !cjk {
+                        current.push(' ');
+                    }
+                }
+            }
+            '。' | '！' | '？' | '；' | '!' | '?' | '.' => {
+                current.push(c);
+                while let Some(&(_, closing)) = chars.peek() {
+                    if !is_closing_quote(closing) {
+                        break;
+                    }
+                    current.push(closing);
+                    chars.next();
+                }
+                let ascii = c.is_ascii();
+                let next = chars.peek().map(|&(_, n)| n);
+                if !ascii || next.is_none_or(char::is_whitespace) {
+                    flush(&mut current, &mut sentences);
+                }
+            }
+            c => current.push(c),
+        }
+    }
+    flush(&mut current, &mut sentences);
+    sentences
+}
+
+fn flush(current: &mut String, sentences: &mut Vec<String>) {
+    let sentence = current.split_whitespace().collect::<Vec<_>>().join(" ");
+    current.clear();
+    if !sentence.is_empty() {
+        sentences.push(sentence);
+    }
+}
+
+/// `- `, `* `, `+ `, `• `, `1. `, `1) ` and `（1）`-style openings of a plain-text list item.
+fn starts_list_item(line: &str) -> bool {
+    let line = line.trim_start();
+    if ["- ", "* ", "+ ", "• ", "· "]
+        .iter()
+        .any(|marker| line.starts_with(marker))
+    {
+        return true;
+    }
+    let digits = line.chars().take_while(char::is_ascii_digit).count();
+    if digits > 0 {
+        return matches!(
+            line[digits..].chars().next(),
+            Some('.' | ')' | '、' | '．' | '）')
+        );
+    }
+    line.starts_with('（')
+        || line.starts_with('(') && line.chars().nth(1).is_some_and(|c| c.is_ascii_digit())
+}
+
+/// A raw Markdown heading or table row: a line of its own even without a blank line around it.
+fn is_markdown_line(line: &str) -> bool {
+    line.trim_start().starts_with(['#', '|'])
+}
+
+/// Ends in a question mark, or opens an FAQ question (`Q:`, `问：`).
+fn is_question(sentence: &str) -> bool {
+    sentence.ends_with(['?', '？'])
+        || ["Q:", "Q：", "问：", "问:"]
+            .iter()
+            .any(|opening| sentence.starts_with(opening))
+}
+
+fn is_closing_quote(c: char) -> bool {
+    matches!(c, '"' | '\'' | ')' | '”' | '’' | '）' | '」' | '』' | '》')
+}
+
+/// A sentence of at most [`MAX_SENTENCE_CHARS`], cut at a space if one is near, else at a
+/// character, and marked with "…" when cut.
+fn shorten(sentence: &str) -> String {
+    let Some((cut, _)) = sentence.char_indices().nth(MAX_SENTENCE_CHARS) else {
+        return sentence.to_owned();
+    };
+    let head = &sentence[..cut];
+    let lookback = head
+        .char_indices()
+        .rev()
+        .nth(CUT_LOOKBACK_CHARS)
+        .map_or(0, |(i, _)| i);
+    let end = head
+        .rfind(' ')
+        .filter(|&space| space >= lookback && space > 0)
+        .unwrap_or(cut);
+    format!("{}…", head[..end].trim_end())
+}
+
+/// Lower-case letters and digits only: two sentences with the same key say the same thing.
+fn key(text: &str) -> String {
+    text.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    fn passage(number: usize, text: &str) -> Passage {
+        Passage {
+            number,
+            document_id: Uuid::from_u128(number as u128),
+            source_uri: format!("oss://bucket/{number}.md"),
+            title: None,
+            page_from: None,
+            page_to: None,
+            heading_path: Vec::new(),
+            chunk_ids: vec![Uuid::from_u128(100 + number as u128)],
+            text: text.to_owned(),
+            score: 1.0 / number as f64,
+            tokens: 0,
+        }
+    }
+
+    fn corpus_passages(files: &[&str]) -> Vec<Passage> {
+        files
+            .iter()
+            .enumerate()
+            .map(|(i, text)| passage(i + 1, text))
+            .collect()
+    }
+
+    #[test]
+    fn english_sentences_end_at_stops_followed_by_space() {
+        let text = "Leave accrues monthly at 1.83 days. Is it paid? Yes!\n\nAsk HR (see Workday.) Then wait";
+
+        assert_eq!(
+            sentences(text),
+            [
+                "Leave accrues monthly at 1.83 days.",
+                "Is it paid?",
+                "Yes!",
+                "Ask HR (see Workday.)",
+                "Then wait",
+            ]
+        );
+    }
+
+    #[test]
+    fn chinese_sentences_end_at_full_stops_without_spaces() {
+        let text =
+            "员工每年享有5天年假。未休完的可结转至次年；逾期清零！是否可以折现？“不可以。”其他";
+
+        assert_eq!(
+            sentences(text),
+            [
+                "员工每年享有5天年假。",
+                "未休完的可结转至次年；",
+                "逾期清零！",
+                "是否可以折现？",
+                "“不可以。”",
+                "其他",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_soft_line_break_joins_lines_and_a_list_item_or_blank_line_does_not() {
+        let text = "You are paid on\nthe last working day.\n- first item\n- second item\n\nHeading\n\n年假\n制度";
+
+        assert_eq!(
+            sentences(text),
+            [
+                "You are paid on the last working day.",
+                "- first item",
+                "- second item",
+                "Heading",
+                "年假制度",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_long_sentence_is_cut_at_a_word_and_marked() {
+        let sentence = "word ".repeat(200);
+
+        let short = shorten(sentence.trim_end());
+
+        assert!(short.ends_with("word…"), "{short}");
+        assert!(short.chars().count() <= MAX_SENTENCE_CHARS + 1);
+        let chinese = shorten(&"年".repeat(500));
+        assert_eq!(chinese, format!("{}…", "年".repeat(MAX_SENTENCE_CHARS)));
+    }
+
+    #[test]
+    fn the_best_matching_sentences_are_quoted_in_passage_order_with_their_markers() {
+        let passages = corpus_passages(&[
+            "Full-time employees receive 22 working days of paid annual leave per calendar year. Leave accrues monthly.",
+            "You may carry up to 5 unused days into the next year. Carried-over days must be taken by 31 March.",
+            "You receive 10 days of paid sick leave per year.",
+        ]);
+
+        let answer = answer("How many days of annual leave do I get?", &passages, 2);
+
+        assert_eq!(
+            answer,
+            "Full-time employees receive 22 working days of paid annual leave per calendar year. [1]\n\
+             You receive 10 days of paid sick leave per year. [3]"
+        );
+    }
+
+    #[test]
+    fn a_rare_question_word_outweighs_a_common_one() {
+        let passages = corpus_passages(&[
+            "Leave is approved by your manager. Leave requests go through Workday. Leave is paid.",
+            "Sick leave needs a doctor's note from the third day.",
+        ]);
+
+        let answer = answer("sick leave", &passages, 1);
+
+        assert_eq!(
+            answer,
+            "Sick leave needs a doctor's note from the third day. [2]"
+        );
+    }
+
+    #[test]
+    fn chinese_questions_find_chinese_sentences_in_the_corpus() {
+        let annual = include_str!("../../examples/corpus/zh-annual-leave.md");
+        let travel = include_str!("../../examples/corpus/zh-travel-standards.txt");
+        let passages = corpus_passages(&[travel, annual]);
+
+        let answer = answer("年假最多可以结转几天？", &passages, 1);
+
+        assert!(answer.contains("最多可结转"), "{answer}");
+        assert!(answer.ends_with("[2]"), "{answer}");
+        assert_eq!(answer.lines().count(), 1);
+    }
+
+    #[test]
+    fn english_questions_find_english_sentences_in_the_corpus() {
+        let leave = include_str!("../../examples/corpus/leave-policy.md");
+        let faq = include_str!("../../examples/corpus/faq.txt");
+        let passages = corpus_passages(&[faq, leave]);
+
+        let answer = answer("When is salary paid?", &passages, 3);
+
+        let first = answer.lines().next().unwrap_or_default();
+        assert_eq!(first, "A: On the 25th of each month. [1]", "{answer}");
+        assert!(!answer.contains("Q: When is salary paid?"), "{answer}");
+        assert_eq!(answer.lines().count(), 3, "{answer}");
+    }
+
+    #[test]
+    fn without_any_matching_word_the_first_sentences_of_the_first_two_passages_are_quoted() {
+        let passages = corpus_passages(&[
+            "员工每年享有5天福利年假。试用期满后即可使用。",
+            "Full-time employees receive 22 days. Leave accrues monthly.",
+            "Never quoted.",
+        ]);
+
+        let answer = answer("vacation entitlement", &passages, 3);
+
+        assert_eq!(
+            answer,
+            "员工每年享有5天福利年假。 [1]\nFull-time employees receive 22 days. [2]"
+        );
+    }
+
+    #[test]
+    fn the_same_sentence_in_two_passages_is_quoted_once() {
+        let passages = corpus_passages(&[
+            "Annual leave is 22 days.",
+            "annual  leave is 22 days!",
+            "Annual leave accrues monthly.",
+        ]);
+
+        let answer = answer("annual leave", &passages, 2);
+
+        assert_eq!(
+            answer,
+            "Annual leave is 22 days. [1]\nAnnual leave accrues monthly. [3]"
+        );
+    }
+
+    #[test]
+    fn a_heading_that_opens_the_passage_is_not_quoted() {
+        let mut passage = passage(1, "Annual leave\n\nYou receive 22 days of annual leave.");
+        passage.heading_path = vec!["Leave Policy".to_owned(), "Annual leave".to_owned()];
+
+        let answer = answer("annual leave", &[passage], 1);
+
+        assert_eq!(answer, "You receive 22 days of annual leave. [1]");
+    }
+
+    #[test]
+    fn a_matching_question_hands_its_match_to_the_sentence_after_it() {
+        let passages = corpus_passages(&[
+            "Q: I lost my access badge. What now? A: Report it to Facilities the same day.\n\n问：工资几号发？答：每月25日。",
+        ]);
+
+        assert_eq!(
+            answer("lost access badge", &passages, 1),
+            "A: Report it to Facilities the same day. [1]"
+        );
+        assert_eq!(answer("工资几号发", &passages, 1), "答：每月25日。 [1]");
+    }
+
+    #[test]
+    fn markdown_headings_and_table_rows_stay_lines_of_their_own() {
+        let text = "# Travel\nHotels are booked in Navan.\n| City | Limit |\n|---|---|\n| London | 250 EUR |";
+
+        assert_eq!(
+            sentences(text),
+            [
+                "# Travel",
+                "Hotels are booked in Navan.",
+                "| City | Limit |",
+                "|---|---|",
+                "| London | 250 EUR |",
+            ]
+        );
+        let passages = corpus_passages(&[text]);
+        assert_eq!(
+            answer("travel hotels", &passages, 3),
+            "Hotels are booked in Navan. [1]"
+        );
+    }
+
+    #[test]
+    fn markers_use_the_passage_numbers() {
+        let passages = [passage(4, "Only this sentence mentions badges.")];
+
+        assert_eq!(
+            answer("badges", &passages, 3),
+            "Only this sentence mentions badges. [4]"
+        );
+    }
+
+    #[test]
+    fn no_passages_or_no_room_yield_an_empty_answer() {
+        let passages = corpus_passages(&["Some text here."]);
+
+        assert_eq!(answer("anything", &[], 3), "");
+        assert_eq!(answer("text", &passages, 0), "");
+        assert_eq!(answer("text", &corpus_passages(&["a", "!!"]), 3), "");
+    }
+
+    #[test]
+    fn the_answer_is_deterministic() {
+        let annual = include_str!("../../examples/corpus/zh-annual-leave.md");
+        let leave = include_str!("../../examples/corpus/leave-policy.md");
+        let passages = corpus_passages(&[leave, annual]);
+
+        let first = answer("annual leave 年假 carry over 结转", &passages, 4);
+
+        assert_eq!(first.lines().count(), 4, "{first}");
+        for _ in 0..3 {
+            assert_eq!(
+                answer("annual leave 年假 carry over 结转", &passages, 4),
+                first
+            );
+        }
+    }
+}
