@@ -99,6 +99,56 @@ pub fn stream_slot(state: &AppState) -> Result<OwnedSemaphorePermit, ApiError> {
     })
 }
 
+/// Retrieval and context assembly, with the search timings recorded.
+pub async fn prepare(
+    state: &AppState,
+    collection: &collections::Collection,
+    question: &Question,
+) -> Result<Prepared, ApiError> {
+    let prepared = state
+        .answerer
+        .prepare(
+            &state.pool,
+            state.embedder.as_ref(),
+            collection,
+            question,
+            &state.search,
+        )
+        .await?;
+    state
+        .metrics
+        .observe_search(&crate::search::retrieve::Timings {
+            embed_ms: prepared.timings.embed_ms,
+            retrieve_ms: prepared.timings.retrieve_ms,
+        });
+    Ok(prepared)
+}
+
+/// The whole answer, with its outcome and tokens recorded for the tenant.
+pub async fn answer(
+    state: &AppState,
+    tenant: &str,
+    prepared: Prepared,
+) -> Result<Answer, ApiError> {
+    match state.answerer.answer(prepared).await {
+        Ok(answer) => {
+            let outcome = if answer.found {
+                "answered"
+            } else {
+                "not_found"
+            };
+            state.metrics.observe_answer(tenant, outcome, &answer.usage);
+            Ok(answer)
+        }
+        Err(err) => {
+            state
+                .metrics
+                .observe_answer(tenant, "error", &Default::default());
+            Err(err.into())
+        }
+    }
+}
+
 /// An answer's stream, recording its outcome and tokens when it ends, and holding its slot.
 pub fn observed(
     state: &AppState,
@@ -148,42 +198,10 @@ pub async fn chat(
         body.principals,
     )?;
     let slot = body.stream.then(|| stream_slot(&state)).transpose()?;
-    let prepared = state
-        .answerer
-        .prepare(
-            &state.pool,
-            state.embedder.as_ref(),
-            &collection,
-            &question,
-            &state.search,
-        )
-        .await?;
-    state
-        .metrics
-        .observe_search(&crate::search::retrieve::Timings {
-            embed_ms: prepared.timings.embed_ms,
-            retrieve_ms: prepared.timings.retrieve_ms,
-        });
+    let prepared = prepare(&state, &collection, &question).await?;
     let Some(slot) = slot else {
-        return match state.answerer.answer(prepared).await {
-            Ok(answer) => {
-                let outcome = if answer.found {
-                    "answered"
-                } else {
-                    "not_found"
-                };
-                state
-                    .metrics
-                    .observe_answer(&caller.tenant, outcome, &answer.usage);
-                Ok(Json(answer).into_response())
-            }
-            Err(err) => {
-                state
-                    .metrics
-                    .observe_answer(&caller.tenant, "error", &Default::default());
-                Err(err.into())
-            }
-        };
+        let answer = answer(&state, &caller.tenant, prepared).await?;
+        return Ok(Json(answer).into_response());
     };
     let events = observed(&state, caller.tenant, slot, prepared).map(|event| {
         Ok::<_, Infallible>(

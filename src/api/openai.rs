@@ -286,16 +286,7 @@ pub async fn completions(
         .stream
         .then(|| chat::stream_slot(&state))
         .transpose()?;
-    let mut prepared = state
-        .answerer
-        .prepare(
-            &state.pool,
-            state.embedder.as_ref(),
-            &collection,
-            &question,
-            &state.search,
-        )
-        .await?;
+    let mut prepared = chat::prepare(&state, &collection, &question).await?;
     if let Some(max) = request.max_tokens {
         prepared.max_tokens = Some(max);
     }
@@ -307,23 +298,7 @@ pub async fn completions(
     let model = request.model;
 
     let Some(slot) = slot else {
-        let answer = match state.answerer.answer(prepared).await {
-            Ok(answer) => answer,
-            Err(err) => {
-                state
-                    .metrics
-                    .observe_answer(&caller.tenant, "error", &Default::default());
-                return Err(err.into());
-            }
-        };
-        let outcome = if answer.found {
-            "answered"
-        } else {
-            "not_found"
-        };
-        state
-            .metrics
-            .observe_answer(&caller.tenant, outcome, &answer.usage);
+        let answer = chat::answer(&state, &caller.tenant, prepared).await?;
         return Ok(Json(json!({
             "id": id,
             "object": "chat.completion",

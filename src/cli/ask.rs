@@ -3,7 +3,6 @@
 
 use std::{io::Write, sync::Arc};
 
-use anyhow::Context;
 use futures::StreamExt;
 
 use crate::{
@@ -13,20 +12,11 @@ use crate::{
         self,
         chat::{Message, Role},
     },
-    search::filter::Filter,
     store::{self, collections},
 };
 
 pub async fn run(args: AskArgs) -> anyhow::Result<()> {
-    let filter = args
-        .filter
-        .as_deref()
-        .map(|text| -> anyhow::Result<Filter> {
-            let value: serde_json::Value =
-                serde_json::from_str(text).context("--filter is not JSON")?;
-            Ok(Filter::parse(&value)?)
-        })
-        .transpose()?;
+    let filter = super::filter(args.filter.as_deref())?;
     let pool = store::connect_with_session(&args.database, &args.search.session()).await?;
     store::schema::require_ready(&pool).await?;
     let collection = collections::get(&pool, &args.tenant, &args.collection).await?;

@@ -7,3 +7,14 @@ pub mod keys;
 pub mod migrate;
 pub mod search;
 pub mod serve;
+
+/// A `--filter` argument: JSON, in the grammar of docs/api.md.
+fn filter(text: Option<&str>) -> anyhow::Result<Option<crate::search::filter::Filter>> {
+    use anyhow::Context;
+    text.map(|text| -> anyhow::Result<_> {
+        let value: serde_json::Value = serde_json::from_str(text)
+            .context("--filter is not JSON: pass an object such as '{\"team\": \"hr\"}'")?;
+        Ok(crate::search::filter::Filter::parse(&value)?)
+    })
+    .transpose()
+}

@@ -1,28 +1,15 @@
 //! `adbrag search "question" --collection NAME`: the API's retrieval, from the terminal.
 
-use anyhow::Context;
-
 use crate::{
     config::SearchArgs,
     llm,
-    search::{
-        filter::Filter,
-        retrieve::{self, Request},
-    },
+    search::retrieve::{self, Request},
     store::{self, collections, search::Mode},
 };
 
 pub async fn run(args: SearchArgs) -> anyhow::Result<()> {
     let mode = parse_mode(&args.mode)?;
-    let filter = args
-        .filter
-        .as_deref()
-        .map(|text| -> anyhow::Result<Filter> {
-            let value: serde_json::Value =
-                serde_json::from_str(text).context("--filter is not JSON")?;
-            Ok(Filter::parse(&value)?)
-        })
-        .transpose()?;
+    let filter = super::filter(args.filter.as_deref())?;
     let pool = store::connect_with_session(&args.database, &args.search.session()).await?;
     store::schema::require_ready(&pool).await?;
     let collection = collections::get(&pool, &args.tenant, &args.collection).await?;

@@ -19,7 +19,7 @@ use secrecy::ExposeSecret;
 
 use super::{
     EmbedError, Embedder, SetupError, Usage,
-    transport::{self, AdaptiveLimit, RetryPolicy},
+    transport::{self, AdaptiveLimit, Failure, RetryPolicy},
 };
 use crate::config::EmbeddingSettings;
 
@@ -108,30 +108,20 @@ impl OpenAiEmbedder {
 
 /// Sorts a final error (retries are over) into what the caller can do about it.
 fn classify(err: OpenAIError) -> EmbedError {
-    match err {
-        OpenAIError::ApiError(err) => {
-            let status = err.status_code.as_u16();
-            if status == 429 || err.status_code.is_server_error() {
-                EmbedError::Unavailable(err.to_string())
-            } else {
-                EmbedError::Rejected {
-                    status,
-                    code: err
-                        .api_error
-                        .code
-                        .map(|c| format!(" {c}"))
-                        .unwrap_or_default(),
-                    message: err.api_error.message,
-                }
-            }
+    match transport::classify(err) {
+        Failure::Rejected {
+            status,
+            code,
+            message,
+        } => EmbedError::Rejected {
+            status,
+            code,
+            message,
+        },
+        Failure::Unavailable(message) | Failure::Interrupted(message) => {
+            EmbedError::Unavailable(message)
         }
-        OpenAIError::JSONDeserialize(err, body) => {
-            let excerpt: String = body.chars().take(120).collect();
-            EmbedError::Malformed(format!("{err}; the body began {excerpt:?}"))
-        }
-        OpenAIError::Reqwest(err) => EmbedError::Unavailable(err.to_string()),
-        OpenAIError::Boxed(err) => EmbedError::Unavailable(err.to_string()),
-        other => EmbedError::Malformed(other.to_string()),
+        Failure::Malformed(message) => EmbedError::Malformed(message),
     }
 }
 

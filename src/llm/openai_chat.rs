@@ -23,7 +23,7 @@ use super::{
     chat::{
         ChatError, ChatModel, ChatRequest, ChatUsage, Completion, Delta, DeltaStream, TokenUsage,
     },
-    transport::{self, AdaptiveLimit, RetryPolicy},
+    transport::{self, AdaptiveLimit, Failure, RetryPolicy},
 };
 use crate::config::ChatSettings;
 
@@ -242,30 +242,18 @@ fn usage(value: &Value) -> Option<TokenUsage> {
 
 /// Sorts a final error (retries are over) into what the caller can do about it.
 fn classify(err: OpenAIError) -> ChatError {
-    match err {
-        OpenAIError::ApiError(err) => {
-            let status = err.status_code.as_u16();
-            if status == 429 || err.status_code.is_server_error() {
-                ChatError::Unavailable(err.to_string())
-            } else {
-                ChatError::Rejected {
-                    status,
-                    code: err
-                        .api_error
-                        .code
-                        .map(|c| format!(" {c}"))
-                        .unwrap_or_default(),
-                    message: err.api_error.message,
-                }
-            }
-        }
-        OpenAIError::JSONDeserialize(err, body) => {
-            let excerpt: String = body.chars().take(120).collect();
-            ChatError::Malformed(format!("{err}; the body began {excerpt:?}"))
-        }
-        OpenAIError::Reqwest(err) => ChatError::Unavailable(err.to_string()),
-        OpenAIError::Boxed(err) => ChatError::Unavailable(err.to_string()),
-        OpenAIError::StreamError(err) => ChatError::Interrupted(err.to_string()),
-        other => ChatError::Malformed(other.to_string()),
+    match transport::classify(err) {
+        Failure::Rejected {
+            status,
+            code,
+            message,
+        } => ChatError::Rejected {
+            status,
+            code,
+            message,
+        },
+        Failure::Unavailable(message) => ChatError::Unavailable(message),
+        Failure::Malformed(message) => ChatError::Malformed(message),
+        Failure::Interrupted(message) => ChatError::Interrupted(message),
     }
 }

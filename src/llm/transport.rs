@@ -221,6 +221,54 @@ async fn send(
     }
 }
 
+/// A final error from the API (retries are over), sorted by what the caller can do about it.
+#[derive(Debug)]
+pub enum Failure {
+    /// The provider refused the request; sending it again would be refused again.
+    Rejected {
+        status: u16,
+        /// The provider's error code with a leading space, or empty.
+        code: String,
+        message: String,
+    },
+    /// Throttling, server errors, timeouts or a broken connection.
+    Unavailable(String),
+    /// An answer that is not what the protocol says.
+    Malformed(String),
+    /// A stream that broke after it began.
+    Interrupted(String),
+}
+
+/// Sorts async-openai's error into a [`Failure`].
+pub fn classify(err: OpenAIError) -> Failure {
+    match err {
+        OpenAIError::ApiError(err) => {
+            let status = err.status_code.as_u16();
+            if retryable(err.status_code) {
+                Failure::Unavailable(err.to_string())
+            } else {
+                Failure::Rejected {
+                    status,
+                    code: err
+                        .api_error
+                        .code
+                        .map(|c| format!(" {c}"))
+                        .unwrap_or_default(),
+                    message: err.api_error.message,
+                }
+            }
+        }
+        OpenAIError::JSONDeserialize(err, body) => {
+            let excerpt: String = body.chars().take(120).collect();
+            Failure::Malformed(format!("{err}; the body began {excerpt:?}"))
+        }
+        OpenAIError::Reqwest(err) => Failure::Unavailable(err.to_string()),
+        OpenAIError::Boxed(err) => Failure::Unavailable(err.to_string()),
+        OpenAIError::StreamError(err) => Failure::Interrupted(err.to_string()),
+        other => Failure::Malformed(other.to_string()),
+    }
+}
+
 fn retryable(status: StatusCode) -> bool {
     status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
 }
