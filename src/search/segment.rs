@@ -27,20 +27,26 @@ static JIEBA: LazyLock<Jieba> = LazyLock::new(Jieba::new);
 /// PostgreSQL refuses lexemes over 2,046 bytes. A SHA-512 in hex (128 characters) still fits.
 const MAX_WORD_BYTES: usize = 128;
 
-/// Function words that would match nearly every chunk. Kept tiny: words such as "it", "us" or
-/// "as" are left in because lower-casing makes them indistinguishable from IT, US or AS.
+/// Function words that would match nearly every chunk, and the words questions are made of ("how
+/// do I…", "what is my…"), which would otherwise match every FAQ. Kept short: words such as "it",
+/// "us", "as" or "may" are left in because lower-casing makes them indistinguishable from IT, US,
+/// AS or May.
 const ENGLISH_STOP_WORDS: &[&str] = &[
-    "a", "an", "and", "are", "at", "be", "by", "for", "from", "in", "is", "of", "on", "the",
-    "this", "that", "to", "was", "were", "with",
+    "a", "an", "and", "are", "at", "be", "by", "can", "could", "did", "do", "does", "for", "from",
+    "has", "have", "how", "i", "in", "is", "me", "my", "of", "on", "should", "the", "this", "that",
+    "to", "was", "we", "were", "what", "when", "where", "which", "who", "why", "with", "would",
+    "you", "your",
 ];
 
-/// Chinese particles, pronouns and connectives as jieba cuts them out.
+/// Chinese particles, pronouns, connectives and question words as jieba cuts them out.
+#[rustfmt::skip]
 const CHINESE_STOP_WORDS: &[&str] = &[
     "的", "地", "得", "了", "着", "过", "是", "在", "和", "与", "及", "或", "而", "也", "都", "就",
     "又", "还", "之", "其", "此", "这", "那", "我", "你", "他", "她", "它", "们", "有", "被", "把",
     "对", "从", "向", "以", "于", "为", "个", "吗", "呢", "吧", "啊", "呀", "哦", "么", "所", "等",
     "则", "即", "但", "并", "且", "我们", "你们", "他们", "她们", "它们", "这个", "那个", "这些",
     "那些", "一个", "以及", "或者", "因为", "所以", "如果", "但是", "而且", "并且", "然后",
+    "什么", "怎么", "怎样", "如何", "哪些", "为什么",
 ];
 
 /// The words a text is indexed and searched by, space-separated, lower-case: jieba (search mode)
