@@ -820,3 +820,32 @@ async fn an_empty_collection_answers_that_it_found_nothing() {
     assert_eq!(answer["answer"], NOT_FOUND);
     assert!(model_calls(&app).is_empty());
 }
+
+#[tokio::test]
+async fn a_model_failure_mid_stream_ends_the_openai_stream_with_an_error() {
+    let (app, key) = app().await;
+    app.fake
+        .set_reply("Employees get twenty days of leave every year [1].");
+    app.fake
+        .push_chat_fault(Fault::CutStream { after_deltas: 2 });
+    let response = app
+        .http
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(&json!({ "model": "hr", "stream": true, "messages": [{ "role": "user", "content": QUESTION }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let chunks = events(&response.text().await.unwrap());
+    let (_, last) = chunks.last().unwrap();
+    assert_eq!(last["error"]["code"], "model_interrupted", "{chunks:?}");
+    assert_eq!(last["error"]["type"], "server_error");
+    assert!(chunks.iter().all(|(_, data)| data != "[DONE]"));
+    assert!(
+        chunks
+            .iter()
+            .any(|(_, data)| data["choices"][0]["delta"]["content"].is_string()),
+        "what came before the failure was sent"
+    );
+}
