@@ -9,9 +9,13 @@
 //! 2. vector-leg recall@10 against exact search (a sequential scan) at several `hnsw.ef_search`;
 //! 3. 3× the sustainable concurrency: accepted requests' latency, the share refused with 503, RSS.
 //!
-//! Queries carry precomputed embeddings (the embedder here looks them up), so the figures are the
-//! service's and the database's, not a model's.
+//! The service is the release `adbrag serve` binary, run as a child process so its RSS is its own.
+//! Queries carry precomputed embeddings, which a small embeddings server inside the benchmark
+//! hands out over the OpenAI protocol (a lookup, no model), so the figures are the service's and
+//! the database's, not a model's; the HTTP figures include that embedding round trip on loopback,
+//! as production includes Model Studio's.
 
+mod common;
 #[path = "../tests/integration/harness/db.rs"]
 #[allow(dead_code)]
 mod db;
@@ -22,14 +26,11 @@ use std::{
         Arc,
         atomic::{AtomicUsize, Ordering},
     },
-    time::{Duration, Instant},
+    time::Instant,
 };
 
 use adbrag::{
-    api::{self, AppState},
-    config::{EmbeddingSettings, HttpSettings, IngestSettings, SearchSettings},
-    ingest,
-    llm::{EmbedError, Embedder, Usage},
+    config::SearchSettings,
     search::segment,
     store::{
         collections::{self, Collection, NewCollection},
@@ -39,8 +40,8 @@ use adbrag::{
         sha256,
     },
 };
-use async_trait::async_trait;
 use chrono::Utc;
+use common::{Server, median, percentile};
 use futures::StreamExt;
 use sqlx::PgPool;
 
@@ -84,36 +85,68 @@ fn word(rng: &mut Rng) -> String {
     format!("w{id}")
 }
 
-/// A precomputed embedding for each benchmark query.
-struct Precomputed {
-    vectors: HashMap<String, Vec<f32>>,
-    usage: Usage,
+/// Serves the precomputed query vectors at `POST /embeddings`, the way the OpenAI API answers.
+async fn embeddings_server(vectors: HashMap<String, Vec<f32>>) -> String {
+    use axum::{Json, extract::State, routing::post};
+    use serde_json::{Value, json};
+    async fn embeddings(
+        State(vectors): State<Arc<HashMap<String, Vec<f32>>>>,
+        Json(body): Json<Value>,
+    ) -> Json<Value> {
+        let inputs: Vec<String> = match &body["input"] {
+            Value::Array(items) => items
+                .iter()
+                .filter_map(|item| item.as_str().map(str::to_owned))
+                .collect(),
+            Value::String(text) => vec![text.clone()],
+            _ => vec![],
+        };
+        let data: Vec<Value> = inputs
+            .iter()
+            .enumerate()
+            .map(|(index, text)| {
+                let vector = vectors.get(text).expect("a benchmark query");
+                json!({ "object": "embedding", "index": index, "embedding": vector })
+            })
+            .collect();
+        Json(json!({
+            "object": "list", "data": data, "model": "bench",
+            "usage": { "prompt_tokens": inputs.len(), "total_tokens": inputs.len() },
+        }))
+    }
+    let app = axum::Router::new()
+        .route("/embeddings", post(embeddings))
+        .with_state(Arc::new(vectors));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    use axum::serve::ListenerExt;
+    tokio::spawn(async move {
+        axum::serve(listener.tap_io(|tcp| drop(tcp.set_nodelay(true))), app)
+            .await
+            .unwrap()
+    });
+    format!("http://{addr}")
 }
 
-#[async_trait]
-impl Embedder for Precomputed {
-    fn model(&self) -> &str {
-        "bench"
-    }
-    fn dimensions(&self) -> usize {
-        DIMS
-    }
-    fn is_local(&self) -> bool {
-        false
-    }
-    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        texts
-            .iter()
-            .map(|text| {
-                self.vectors.get(text).cloned().ok_or_else(|| {
-                    EmbedError::Malformed(format!("no precomputed vector for {text:?}"))
-                })
-            })
-            .collect()
-    }
-    fn usage(&self) -> &Usage {
-        &self.usage
-    }
+/// The service as a child process, searching through `embeddings` and admitting `max_searches`
+/// at once with a queue of `queue`.
+async fn serve(database_url: &str, embeddings: &str, max_searches: usize, queue: usize) -> Server {
+    Server::start(
+        database_url,
+        &[
+            ("ADBRAG_EMBEDDING_BASE_URL", embeddings.to_owned()),
+            ("ADBRAG_EMBEDDING_MODEL", "bench".into()),
+            ("ADBRAG_EMBEDDING_DIMENSIONS", DIMS.to_string()),
+            ("ADBRAG_MAX_SEARCHES", max_searches.to_string()),
+            ("ADBRAG_SEARCH_QUEUE", queue.to_string()),
+            (
+                "ADBRAG_SEARCH_CANDIDATES",
+                settings().candidates.to_string(),
+            ),
+            ("ADBRAG_HNSW_EF_SEARCH", settings().ef_search.to_string()),
+        ],
+    )
+    .await
 }
 
 struct Corpus {
@@ -220,15 +253,6 @@ fn settings() -> SearchSettings {
     }
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
 /// Runs `total` calls of `call` at `concurrency`; returns sorted latencies (ms) and the wall time.
 async fn drive<F, Fut>(concurrency: usize, total: usize, call: F) -> (Vec<f64>, f64)
 where
@@ -275,79 +299,6 @@ fn sql_query<'a>(
     }
 }
 
-fn rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|line| line.starts_with("VmRSS:"))
-                .and_then(|line| line.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-async fn serve(
-    pool: &PgPool,
-    embedder: Arc<dyn Embedder>,
-    http: HttpSettings,
-) -> std::net::SocketAddr {
-    let embedding = EmbeddingSettings {
-        base_url: Some("http://127.0.0.1:9".into()),
-        api_key: None,
-        model: "bench".into(),
-        dimensions: DIMS,
-        batch_size: 10,
-        concurrency: 1,
-        max_attempts: 1,
-        timeout_secs: 1,
-        models_dir: "models".into(),
-    };
-    let ingest_settings = IngestSettings {
-        max_object_bytes: 1 << 20,
-        max_pages: 10,
-        max_chunks: 10,
-        parse_timeout_secs: 10,
-        chunk_tokens: 256,
-        chunk_overlap: 0,
-        tokenizer: None,
-    };
-    let pipeline =
-        ingest::pipeline(pool.clone(), embedder.clone(), &embedding, &ingest_settings).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = api::router(AppState {
-        pool: pool.clone(),
-        metrics: api::Metrics::new(embedder.clone()),
-        embedder,
-        pipeline: Arc::new(pipeline),
-        search: settings(),
-        auth_required: false,
-        max_upload_bytes: 1 << 20,
-        http,
-    });
-    tokio::spawn(api::serve(
-        listener,
-        app,
-        std::future::pending(),
-        Duration::from_secs(1),
-    ));
-    addr
-}
-
-fn http_settings(max_searches: usize, queue: usize) -> HttpSettings {
-    HttpSettings {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        shutdown_grace_secs: 1,
-        max_searches,
-        search_queue: queue,
-        max_document_requests: 1,
-        document_queue: 1,
-        request_timeout_secs: 30,
-        upload_timeout_secs: 30,
-    }
-}
-
 #[tokio::main]
 async fn main() {
     let db = db::TestDb::migrated().await;
@@ -360,14 +311,11 @@ async fn main() {
         .await
         .unwrap();
     let corpus = load(&pool).await;
-    let embedder: Arc<dyn Embedder> = Arc::new(Precomputed {
-        vectors: corpus.queries.iter().cloned().collect(),
-        usage: Usage::default(),
-    });
-    let rss_before_server = rss_mb();
-    let addr = serve(&pool, embedder.clone(), http_settings(32, 64)).await;
+    let embeddings = embeddings_server(corpus.queries.iter().cloned().collect()).await;
+    let server = serve(&db.url, &embeddings, 32, 64).await;
+    let rss_idle = server.rss_mb();
     let http = reqwest::Client::new();
-    let url = format!("http://{addr}/v1/collections/bench/search");
+    let url = format!("{}/v1/collections/bench/search", server.url);
     let total = QUERIES * 3;
 
     // 1. HTTP hybrid vs the same SQL, same run.
@@ -422,9 +370,10 @@ async fn main() {
         h50 / s50
     );
     println!(
-        "process RSS: {rss_before_server:.0} MB before the server started, {:.0} MB after the HTTP runs (one process: the benchmark's corpus and client included)",
-        rss_mb()
+        "server RSS (the adbrag process alone, no model weights): {rss_idle:.0} MB ready, {:.0} MB after the HTTP runs",
+        server.rss_mb()
     );
+    drop(server);
 
     // 2. Recall@10 of the vector leg against exact search, per ef_search.
     let sample: Vec<&(String, Vec<f32>)> = corpus.queries.iter().take(100).collect();
@@ -473,15 +422,10 @@ async fn main() {
     }
 
     // 3. Three times the sustainable concurrency against a server sized for CONCURRENCY.
-    let small = serve(
-        &pool,
-        embedder.clone(),
-        http_settings(CONCURRENCY, CONCURRENCY),
-    )
-    .await;
-    let url = format!("http://{small}/v1/collections/bench/search");
+    let small = serve(&db.url, &embeddings, CONCURRENCY, CONCURRENCY).await;
+    let url = format!("{}/v1/collections/bench/search", small.url);
     let refused = Arc::new(AtomicUsize::new(0));
-    let rss_start = rss_mb();
+    let rss_start = small.rss_mb();
     let (accepted, seconds) = drive(3 * CONCURRENCY, total * 2, |i| {
         let (http, url, refused) = (http.clone(), url.clone(), refused.clone());
         let query = corpus.queries[i % QUERIES].0.clone();
@@ -509,6 +453,6 @@ async fn main() {
         percentile(&accepted, 0.5),
         percentile(&accepted, 0.99),
         refused.load(Ordering::Relaxed),
-        rss_mb()
+        small.rss_mb()
     );
 }

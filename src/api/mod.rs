@@ -21,6 +21,7 @@ use axum::{
     extract::{FromRequest, Request as AxumRequest},
     http::Request,
     middleware::from_fn_with_state,
+    serve::ListenerExt,
 };
 use sqlx::PgPool;
 use tokio::{net::TcpListener, sync::Semaphore};
@@ -191,6 +192,13 @@ pub async fn serve(
     grace: Duration,
 ) -> io::Result<()> {
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    // Responses go out as soon as they are written: without TCP_NODELAY a small response written
+    // in two pieces waits for the client's delayed ACK (tens of ms) between them.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %err, "cannot set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown.await;
         tracing::info!("shutting down: finishing in-flight requests");

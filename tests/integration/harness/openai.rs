@@ -16,6 +16,7 @@ use std::{
     time::Duration,
 };
 
+use axum::serve::ListenerExt;
 use axum::{
     Json, Router,
     body::Body,
@@ -94,7 +95,9 @@ impl FakeOpenAi {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
+            axum::serve(listener.tap_io(|tcp| drop(tcp.set_nodelay(true))), app)
+                .await
+                .unwrap();
         });
         Self {
             addr,
