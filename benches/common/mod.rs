@@ -56,7 +56,12 @@ impl Server {
 
     /// The server process's resident memory, in MB.
     pub fn rss_mb(&self) -> f64 {
-        rss_mb(&format!("/proc/{}/status", self.child.id()))
+        rss_mb(&self.status_path())
+    }
+
+    /// Its /proc status file.
+    pub fn status_path(&self) -> String {
+        format!("/proc/{}/status", self.child.id())
     }
 }
 

@@ -147,7 +147,10 @@ pub fn router(state: AppState) -> Router {
                     .unwrap_or_default();
                 tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
             })
-            .on_response(DefaultOnResponse::new().level(Level::INFO)),
+            .on_response(DefaultOnResponse::new().level(Level::INFO))
+            // Every response is logged above with its status; 5xx causes are logged where they
+            // arise, and overload refusals in a summary line (overload.rs).
+            .on_failure(()),
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }

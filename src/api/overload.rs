@@ -5,7 +5,13 @@
 //! overload holds them all, grows, slows, and falls over. Refusing early keeps the accepted
 //! requests fast and the memory flat; clients (and load balancers) retry elsewhere or later.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use axum::{
     extract::{Request, State},
@@ -28,6 +34,10 @@ pub struct Gate {
     /// Longest a request may run once admitted.
     timeout: Duration,
     retry_after_secs: u64,
+    /// Refusals not yet logged, and when the last log line was written: under a flood one line a
+    /// second says how many were refused, instead of a line each (which would feed the overload).
+    unlogged: AtomicU64,
+    last_log: Mutex<Option<Instant>>,
 }
 
 impl Gate {
@@ -44,11 +54,20 @@ impl Gate {
             max_wait: Duration::from_secs(2),
             timeout,
             retry_after_secs: 1,
+            unlogged: AtomicU64::new(0),
+            last_log: Mutex::new(None),
         })
     }
 
     fn refuse(&self) -> Response {
-        tracing::warn!(class = self.class, "overloaded: request refused");
+        self.unlogged.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut last) = self.last_log.try_lock()
+            && last.is_none_or(|at| at.elapsed() >= Duration::from_secs(1))
+        {
+            *last = Some(Instant::now());
+            let refused = self.unlogged.swap(0, Ordering::Relaxed);
+            tracing::warn!(class = self.class, refused, "overloaded: requests refused");
+        }
         let mut response = ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "overloaded",
