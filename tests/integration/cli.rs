@@ -238,6 +238,71 @@ async fn ingest_reports_every_document_and_exits_non_zero_when_one_failed() {
     assert!(again.contains("0 written, 1 unchanged"), "{again}");
 }
 
+#[tokio::test]
+async fn ask_streams_an_answer_then_lists_what_it_cites() {
+    let db = TestDb::migrated().await;
+    let fake = crate::harness::openai::FakeOpenAi::start().await;
+    fake.set_reply("Employees get twenty days [1], not [3].");
+    let dir = crate::ingest::tempdir();
+    std::fs::write(
+        dir.join("leave.md"),
+        "# Leave\n\nEmployees get twenty days of paid leave.",
+    )
+    .unwrap();
+    let (url, base_url) = (db.url.clone(), fake.base_url());
+    let output = tokio::task::spawn_blocking(move || {
+        let with_fake = |command: &mut Command| {
+            command
+                .env("DATABASE_URL", &url)
+                .env("ADBRAG_EMBEDDING_BASE_URL", &base_url)
+                .env("ADBRAG_EMBEDDING_DIMENSIONS", "16")
+                .env("ADBRAG_CHAT_BASE_URL", &base_url)
+                .output()
+                .unwrap()
+        };
+        let ingested = with_fake(adbrag().args(["ingest", "--collection", "hr"]).arg(&dir));
+        assert!(ingested.status.success());
+        with_fake(adbrag().args([
+            "ask",
+            "How many days of leave do employees get?",
+            "--collection",
+            "hr",
+        ]))
+    })
+    .await
+    .unwrap();
+
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.starts_with("Employees get twenty days [1], not."),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\n[1] Leave (file://"), "{stdout}");
+    assert!(
+        stdout.contains("1 citation(s) pointing to no passage were removed"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn serve_refuses_a_broken_prompt_template_and_names_it() {
+    let db = TestDb::migrated().await;
+    let dir = crate::ingest::tempdir();
+    std::fs::write(dir.join("system.j2"), "{{ not_found }}").unwrap();
+    std::fs::write(dir.join("condense.j2"), "{{ question }}").unwrap();
+    std::fs::write(dir.join("context.j2"), "{% for p in passages %}").unwrap();
+
+    let (ok, stderr) = run(adbrag()
+        .args(["serve", "--bind", "127.0.0.1:0", "--prompts-dir"])
+        .arg(&dir)
+        .env("DATABASE_URL", &db.url)
+        .env("ADBRAG_EMBEDDING_BASE_URL", "http://127.0.0.1:9"));
+
+    assert!(!ok);
+    assert_one_line_error(&stderr, &format!("{}", dir.join("context.j2").display()));
+}
+
 #[test]
 fn ingest_of_a_missing_path_says_so_before_touching_the_database() {
     let (ok, stderr) = run(adbrag()
