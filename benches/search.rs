@@ -313,6 +313,12 @@ async fn main() {
         .await
         .unwrap();
     let corpus = load(&pool).await;
+    if std::env::var_os("ADBRAG_BENCH_KEEP_DATABASE").is_some() {
+        // For EXPLAIN by hand: the loaded database stays, and nothing is measured.
+        println!("kept {} (drop it when done)", db.url);
+        std::mem::forget(db);
+        return;
+    }
     let embeddings = embeddings_server(corpus.queries.iter().cloned().collect()).await;
     let server = serve(&db.url, &embeddings, 32, 64).await;
     let rss_idle = server.rss_mb();
