@@ -169,6 +169,7 @@ fn candidates(passages: &[Passage]) -> Vec<Candidate> {
                 || key.is_empty()
                 || markdown_heading
                 || headings.contains(&key)
+                || looks_like_heading(&sentence)
             {
                 continue;
             }
@@ -184,6 +185,35 @@ fn candidates(passages: &[Passage]) -> Vec<Candidate> {
         }
     }
     candidates
+}
+
+/// Longest line without closing punctuation that still counts as a sentence rather than a heading.
+const MAX_HEADING_CHARS: usize = 24;
+
+/// A short line with no closing punctuation and no table cells: a heading of a chunk merged into
+/// the passage ("二、公司福利年假", "Carry-over"), whose words match the question as well as the
+/// text under it but which answers nothing.
+fn looks_like_heading(sentence: &str) -> bool {
+    let closed = sentence.trim_end().ends_with(|c: char| {
+        matches!(
+            c,
+            '.' | '!'
+                | '?'
+                | '。'
+                | '！'
+                | '？'
+                | '；'
+                | ';'
+                | ':'
+                | '：'
+                | ')'
+                | '）'
+                | '"'
+                | '”'
+                | '」'
+        )
+    });
+    !closed && !sentence.contains('|') && sentence.chars().count() <= MAX_HEADING_CHARS
 }
 
 /// Splits `text` into sentences, whitespace collapsed. Ends: `. ! ?` before whitespace, `。！？；`
@@ -340,6 +370,19 @@ mod tests {
             .enumerate()
             .map(|(i, text)| passage(i + 1, text))
             .collect()
+    }
+
+    #[test]
+    fn a_heading_merged_into_a_passage_is_not_quoted() {
+        let passages = [passage(
+            1,
+            "二、公司福利年假\n\n在法定年假之外，公司每年额外给予 5 天福利年假。",
+        )];
+        let text = answer("福利年假有几天？", &passages, 3);
+        assert_eq!(text, "在法定年假之外，公司每年额外给予 5 天福利年假。 [1]");
+        assert!(looks_like_heading("Carry-over"));
+        assert!(!looks_like_heading("Leave expires in March."));
+        assert!(!looks_like_heading("| 满 1 年不满 10 年 | 5 天 |"));
     }
 
     #[test]
