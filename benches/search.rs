@@ -326,22 +326,23 @@ async fn main() {
     let url = format!("{}/v1/collections/bench/search", server.url);
     let total = QUERIES * 3;
 
+    // The baseline: query i's hybrid retrieval as direct SQL.
+    let hybrid_sql = |i: usize| {
+        let (text, vector) = &corpus.queries[i % QUERIES];
+        let (pool, corpus) = (pool.clone(), &corpus);
+        async move {
+            let terms = segment::terms(text);
+            sql::hybrid(&pool, &sql_query(corpus, &terms, vector, Mode::Hybrid))
+                .await
+                .is_ok()
+        }
+    };
+
     // 1. HTTP hybrid vs the same SQL, same run.
     let (mut http_p50, mut http_p99, mut qps, mut sql_p50, mut sql_p99) =
         (vec![], vec![], vec![], vec![], vec![]);
     for _ in 0..RUNS {
-        let (sql_latencies, _) = drive(CONCURRENCY, total, |i| {
-            let (text, vector) = &corpus.queries[i % QUERIES];
-            let pool = pool.clone();
-            let corpus = &corpus;
-            async move {
-                let terms = segment::terms(text);
-                sql::hybrid(&pool, &sql_query(corpus, &terms, vector, Mode::Hybrid))
-                    .await
-                    .is_ok()
-            }
-        })
-        .await;
+        let (sql_latencies, _) = drive(CONCURRENCY, total, &hybrid_sql).await;
         let (http_latencies, seconds) = drive(CONCURRENCY, total, |i| {
             let (http, url) = (http.clone(), url.clone());
             let query = corpus.queries[i % QUERIES].0.clone();
@@ -377,18 +378,7 @@ async fn main() {
         median(qps),
         h50 / s50
     );
-    let (sequential, _) = drive(1, QUERIES, |i| {
-        let (text, vector) = &corpus.queries[i % QUERIES];
-        let pool = pool.clone();
-        let corpus = &corpus;
-        async move {
-            let terms = segment::terms(text);
-            sql::hybrid(&pool, &sql_query(corpus, &terms, vector, Mode::Hybrid))
-                .await
-                .is_ok()
-        }
-    })
-    .await;
+    let (sequential, _) = drive(1, QUERIES, &hybrid_sql).await;
     println!(
         "the same SQL one query at a time: p50 {:.1} ms, p99 {:.1} ms (at concurrency {CONCURRENCY} on 2 cores a query waits for about {} others)",
         percentile(&sequential, 0.5),

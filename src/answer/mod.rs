@@ -244,7 +244,7 @@ pub struct Answerer {
     pub prompts: Prompts,
     pub settings: ChatSettings,
     /// Counts prompt tokens for budgets: an upper bound, so a budget is never overrun.
-    counter: Arc<dyn TokenCounter>,
+    counter: EstimatingCounter,
 }
 
 impl Answerer {
@@ -253,7 +253,7 @@ impl Answerer {
             model,
             prompts,
             settings,
-            counter: Arc::new(EstimatingCounter),
+            counter: EstimatingCounter,
         }
     }
 
@@ -272,7 +272,7 @@ impl Answerer {
         search: &SearchSettings,
     ) -> Result<Prepared, AnswerError> {
         let (application, history, last) = split(&question.messages)?;
-        let (history, history_trimmed) = self.trim_history(history);
+        let (history, history_trimmed, history_tokens) = self.trim_history(history);
         let mut usage = TokenUsage::default();
 
         let started = Instant::now();
@@ -299,12 +299,7 @@ impl Answerer {
         .await?;
 
         let system = self.prompts.system(application.as_deref())?;
-        let fixed = self.counter.count(&system)
-            + self.counter.count(last)
-            + history
-                .iter()
-                .map(|m| self.counter.count(&m.content))
-                .sum::<usize>();
+        let fixed = self.counter.count(&system) + self.counter.count(last) + history_tokens;
         let room = self
             .settings
             .context_tokens
@@ -316,7 +311,7 @@ impl Answerer {
             &results.hits,
             self.settings.min_similarity,
             budget,
-            self.counter.as_ref(),
+            &self.counter,
         );
         tracing::debug!(
             hits = results.hits.len(),
@@ -354,20 +349,21 @@ impl Answerer {
         })
     }
 
-    /// Keeps the most recent earlier turns that fit the history budget.
-    fn trim_history(&self, history: Vec<Message>) -> (Vec<Message>, usize) {
-        let mut kept = Vec::new();
+    /// Keeps the most recent earlier turns that fit the history budget: (kept, how many were
+    /// left out, the kept turns' tokens).
+    fn trim_history(&self, mut history: Vec<Message>) -> (Vec<Message>, usize, usize) {
         let mut tokens = 0;
-        for message in history.iter().rev() {
-            tokens += self.counter.count(&message.content);
-            if tokens > self.settings.history_tokens {
+        let mut first_kept = history.len();
+        for (i, message) in history.iter().enumerate().rev() {
+            let more = self.counter.count(&message.content);
+            if tokens + more > self.settings.history_tokens {
                 break;
             }
-            kept.push(message.clone());
+            tokens += more;
+            first_kept = i;
         }
-        kept.reverse();
-        let trimmed = history.len() - kept.len();
-        (kept, trimmed)
+        let kept = history.split_off(first_kept);
+        (kept, first_kept, tokens)
     }
 
     /// A follow-up ("and for contractors?") as a query that stands alone. The extractive
@@ -562,10 +558,7 @@ fn split(messages: &[Message]) -> Result<(Option<String>, Vec<Message>, &str), A
     if last.role != Role::User {
         return Err(AnswerError::Invalid(format!(
             "the last message is the {}'s: end the conversation with the user's question",
-            serde_json::to_value(last.role)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default()
+            last.role.as_str()
         )));
     }
     if last.content.trim().is_empty() {

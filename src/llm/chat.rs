@@ -19,6 +19,17 @@ pub enum Role {
     Assistant,
 }
 
+impl Role {
+    /// The name the API uses ("system", "user", "assistant").
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Message {
     pub role: Role,
@@ -162,5 +173,17 @@ impl ChatUsage {
             self.prompt_tokens.load(Ordering::Relaxed),
             self.completion_tokens.load(Ordering::Relaxed),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_role_names_itself_as_its_json_does() {
+        for role in [Role::System, Role::User, Role::Assistant] {
+            assert_eq!(serde_json::to_value(role).unwrap(), role.as_str());
+        }
     }
 }
