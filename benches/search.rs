@@ -30,7 +30,7 @@ use std::{
 };
 
 use adbrag::{
-    config::SearchSettings,
+    config::{FusionArg, SearchSettings},
     search::segment,
     store::{
         collections::{self, Collection, NewCollection},
@@ -223,7 +223,7 @@ async fn load(pool: &PgPool) -> Corpus {
         .buffer_unordered(4)
         .collect::<Vec<_>>()
         .await;
-    sqlx::query("VACUUM ANALYZE chunk")
+    sqlx::query("VACUUM ANALYZE chunk, keyword_posting, keyword_term, keyword_stats")
         .execute(pool)
         .await
         .unwrap();
@@ -248,9 +248,13 @@ async fn load(pool: &PgPool) -> Corpus {
 fn settings() -> SearchSettings {
     SearchSettings {
         candidates: 50,
+        fusion: FusionArg::Score,
         rrf_k: 60.0,
+        bm25_k1: 1.2,
+        bm25_b: 0.75,
         vector_weight: 1.0,
-        keyword_weight: 1.0,
+        keyword_weight: 0.75,
+        unreadable_vector_weight: 0.0,
         ef_search: 100,
     }
 }
@@ -293,9 +297,8 @@ fn sql_query<'a>(
         mode,
         top_k: 10,
         candidates: 50,
-        rrf_k: 60.0,
-        vector_weight: 1.0,
-        keyword_weight: 1.0,
+        fusion: settings().fusion(),
+        bm25: settings().bm25(),
         filter: None,
         principals: None,
     }

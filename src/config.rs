@@ -124,6 +124,11 @@ pub struct EvalArgs {
     #[arg(long, env = "ADBRAG_TENANT", default_value = "default")]
     pub tenant: String,
 
+    /// Print one JSON object (metrics per mode, each query's reciprocal rank per mode, hybrid's
+    /// wins and losses against each leg) instead of the table.
+    #[arg(long)]
+    pub json: bool,
+
     #[command(flatten)]
     pub database: DatabaseSettings,
 
@@ -358,9 +363,22 @@ pub struct SearchSettings {
     )]
     pub candidates: usize,
 
+    /// How the legs are fused: `rrf` (weighted reciprocal rank) or `score` (weighted sum of
+    /// min-max normalised scores). See docs/search.md for the measurements behind the default.
+    #[arg(long = "fusion", env = "ADBRAG_FUSION", value_enum, default_value_t = FusionArg::Score)]
+    pub fusion: FusionArg,
+
     /// The k of reciprocal rank fusion: score = Σ weight / (k + rank). Larger k flattens ranks.
     #[arg(long = "rrf-k", env = "ADBRAG_RRF_K", default_value_t = 60.0)]
     pub rrf_k: f64,
+
+    /// BM25's k1: how quickly repeats of a term stop adding to a chunk's score.
+    #[arg(long = "bm25-k1", env = "ADBRAG_BM25_K1", default_value_t = 1.2, value_parser = non_negative)]
+    pub bm25_k1: f64,
+
+    /// BM25's b: how much a long chunk is discounted (0 = not at all, 1 = fully).
+    #[arg(long = "bm25-b", env = "ADBRAG_BM25_B", default_value_t = 0.75, value_parser = unit_interval)]
+    pub bm25_b: f64,
 
     /// Weight of the vector leg in fusion.
     #[arg(
@@ -370,13 +388,24 @@ pub struct SearchSettings {
     )]
     pub vector_weight: f64,
 
-    /// Weight of the keyword leg in fusion.
+    /// Weight of the keyword leg in fusion (the vector leg's is `ADBRAG_VECTOR_WEIGHT`). 0.75 with
+    /// score fusion ranked best on both dev sets (docs/search.md).
     #[arg(
         long = "keyword-weight",
         env = "ADBRAG_KEYWORD_WEIGHT",
-        default_value_t = 1.0
+        default_value_t = 0.75
     )]
     pub keyword_weight: f64,
+
+    /// Weight of the vector leg for a query in a language the embedder cannot read (a Chinese
+    /// query with the English-only local model); 0 leaves the vector leg out for such queries.
+    #[arg(
+        long = "unreadable-vector-weight",
+        env = "ADBRAG_UNREADABLE_VECTOR_WEIGHT",
+        default_value_t = 0.0,
+        value_parser = non_negative
+    )]
+    pub unreadable_vector_weight: f64,
 
     /// HNSW search breadth (pgvector `hnsw.ef_search`): higher is more exact and slower.
     #[arg(
@@ -387,7 +416,36 @@ pub struct SearchSettings {
     pub ef_search: u32,
 }
 
+/// `--fusion` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FusionArg {
+    Rrf,
+    Score,
+}
+
 impl SearchSettings {
+    /// The fusion this configuration asks for.
+    pub fn fusion(&self) -> crate::store::search::Fusion {
+        use crate::store::search::{Fusion, FusionMethod};
+        Fusion {
+            method: match self.fusion {
+                FusionArg::Rrf => FusionMethod::Rrf,
+                FusionArg::Score => FusionMethod::Score,
+            },
+            rrf_k: self.rrf_k,
+            vector_weight: self.vector_weight,
+            keyword_weight: self.keyword_weight,
+        }
+    }
+
+    /// BM25's parameters.
+    pub fn bm25(&self) -> crate::store::search::Bm25 {
+        crate::store::search::Bm25 {
+            k1: self.bm25_k1,
+            b: self.bm25_b,
+        }
+    }
+
     /// Session settings for every database connection that searches: the HNSW breadth,
     /// pgvector's iterative scan, so a filtered search still finds `candidates` matching rows, and
     /// custom plans always: the search statement is prepared, and its generic plan (which
@@ -684,6 +742,24 @@ pub enum ConfigError {
     },
     #[error("{name} is invalid: {problem}")]
     Invalid { name: &'static str, problem: String },
+}
+
+fn non_negative(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!(
+            "expected a number ≥ 0 (1.2 is the usual k1), got '{value}'"
+        )),
+    }
+}
+
+fn unit_interval(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "expected a number from 0 to 1 (0.75 is the usual b), got '{value}'"
+        )),
+    }
 }
 
 fn secret(value: &str) -> Result<SecretString, Infallible> {

@@ -350,6 +350,7 @@ mod tests {
             vector_rank: None,
             keyword_rank: Some(1),
             similarity: None,
+            keyword_score: Some(score),
             score,
         }
     }

@@ -34,13 +34,14 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
     let collection = collections::get(&pool, &args.tenant, &args.collection).await?;
     let embedder = llm::embedder(&args.embedding)?;
 
-    println!(
-        "{:<8} {:>7} {:>6} {:>6} {:>6} {:>7} {:>7} {:>7}",
-        "mode", "queries", "hit@1", "hit@3", "hit@5", "hit@10", "MRR@10", "nDCG@10"
-    );
-    for mode in [Mode::Vector, Mode::Keyword, Mode::Hybrid] {
+    let modes = [Mode::Vector, Mode::Keyword, Mode::Hybrid];
+    let mut metrics = Vec::with_capacity(modes.len());
+    // reciprocal[m][q]: query q's reciprocal rank in mode m.
+    let mut reciprocal: Vec<Vec<f64>> = Vec::with_capacity(modes.len());
+    let mut notes: Vec<Vec<String>> = vec![Vec::new(); labelled.len()];
+    for mode in modes {
         let mut ranked = Vec::with_capacity(labelled.len());
-        for item in &labelled {
+        for (q, item) in labelled.iter().enumerate() {
             let results = retrieve::search(
                 &pool,
                 embedder.as_ref(),
@@ -56,9 +57,65 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
                 &args.search,
             )
             .await?;
-            ranked.push(results.hits.into_iter().map(|hit| hit.source_uri).collect());
+            if mode == Mode::Hybrid {
+                notes[q] = results.notes;
+            }
+            ranked.push(
+                results
+                    .hits
+                    .into_iter()
+                    .map(|hit| hit.source_uri)
+                    .collect::<Vec<_>>(),
+            );
         }
-        let m = eval::evaluate(&labelled, &ranked);
+        metrics.push(eval::evaluate(&labelled, &ranked));
+        reciprocal.push(
+            labelled
+                .iter()
+                .zip(&ranked)
+                .map(|(item, returned)| eval::reciprocal_rank(item, returned))
+                .collect(),
+        );
+    }
+    let hybrid_vs_vector = eval::wins_losses(&reciprocal[2], &reciprocal[0]);
+    let hybrid_vs_keyword = eval::wins_losses(&reciprocal[2], &reciprocal[1]);
+
+    if args.json {
+        let queries: Vec<serde_json::Value> = labelled
+            .iter()
+            .enumerate()
+            .map(|(q, item)| {
+                serde_json::json!({
+                    "query": item.query,
+                    "reciprocal_rank": {
+                        "vector": reciprocal[0][q],
+                        "keyword": reciprocal[1][q],
+                        "hybrid": reciprocal[2][q],
+                    },
+                    "notes": notes[q],
+                })
+            })
+            .collect();
+        let report = serde_json::json!({
+            "collection": args.collection,
+            "fusion": args.search.fusion(),
+            "modes": {
+                "vector": metrics[0],
+                "keyword": metrics[1],
+                "hybrid": metrics[2],
+            },
+            "hybrid_vs_vector": hybrid_vs_vector,
+            "hybrid_vs_keyword": hybrid_vs_keyword,
+            "queries": queries,
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!(
+        "{:<8} {:>7} {:>6} {:>6} {:>6} {:>7} {:>7} {:>7}",
+        "mode", "queries", "hit@1", "hit@3", "hit@5", "hit@10", "MRR@10", "nDCG@10"
+    );
+    for (mode, m) in modes.iter().zip(&metrics) {
         println!(
             "{:<8} {:>7} {:>6.3} {:>6.3} {:>6.3} {:>7.3} {:>7.3} {:>7.3}",
             format!("{mode:?}").to_lowercase(),
@@ -69,6 +126,12 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
             m.hit_at_10,
             m.mrr_at_10,
             m.ndcg_at_10
+        );
+    }
+    for (leg, wl) in [("vector", hybrid_vs_vector), ("keyword", hybrid_vs_keyword)] {
+        println!(
+            "hybrid against {leg}: better on {}, worse on {}, the same on {} queries (reciprocal rank)",
+            wl.wins, wl.losses, wl.ties
         );
     }
     Ok(())

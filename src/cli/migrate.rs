@@ -4,7 +4,9 @@ use anyhow::Context;
 
 use crate::{
     config::MigrateArgs,
-    store::{self, schema},
+    ingest::pipeline,
+    search::segment,
+    store::{self, keywords, schema},
 };
 
 pub async fn run(args: MigrateArgs) -> anyhow::Result<()> {
@@ -13,6 +15,15 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<()> {
         .await
         .context("cannot migrate the database")?;
     let latest = schema::latest_migration();
+    let mut conn = pool.acquire().await?;
+    let reindexed = keywords::reindex_stale(&mut conn, |title, headings, text| {
+        segment::keywords(&pipeline::model_input(title, headings, text))
+    })
+    .await
+    .context("cannot re-derive the chunks' keyword terms")?;
+    if reindexed > 0 {
+        println!("re-derived the keyword terms of {reindexed} chunk(s)");
+    }
     if applied.is_empty() {
         println!("the database is up to date (migration {latest})");
     } else {

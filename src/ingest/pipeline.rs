@@ -494,8 +494,10 @@ fn prepare(
     let chunks = chunks
         .into_iter()
         .map(|chunk| {
-            let keywords = segment::keywords(&chunk.text);
-            let embed_input = embed_input(title.as_deref(), &chunk);
+            let embed_input = model_input(title.as_deref(), &chunk.heading_path, &chunk.text);
+            // Keyword search reads what the embedder reads: the title and headings name a
+            // passage's topic for both legs.
+            let keywords = segment::keywords(&embed_input);
             Prepared {
                 chunk,
                 keywords,
@@ -510,15 +512,16 @@ fn prepare(
     })
 }
 
-/// The chunk as the embedding model sees it: headings give a passage its topic ("Leave > Sick
-/// leave" makes "up to 10 days" findable), the title its document.
-fn embed_input(title: Option<&str>, chunk: &Chunk) -> String {
+/// The chunk as the embedding model and the keyword index see it: headings give a passage its
+/// topic ("Leave > Sick leave" makes "up to 10 days" findable), the title its document. `adbrag
+/// migrate` rebuilds the same text from the stored title, headings and chunk text.
+pub fn model_input(title: Option<&str>, heading_path: &[String], text: &str) -> String {
     let mut context: Vec<&str> = title.into_iter().collect();
-    context.extend(chunk.heading_path.iter().map(String::as_str));
+    context.extend(heading_path.iter().map(String::as_str));
     if context.is_empty() {
-        chunk.text.clone()
+        text.to_owned()
     } else {
-        format!("{}\n\n{}", context.join(" > "), chunk.text)
+        format!("{}\n\n{}", context.join(" > "), text)
     }
 }
 

@@ -296,6 +296,11 @@ impl super::Embedder for LocalService {
         true
     }
 
+    /// all-MiniLM-L6-v2 was trained on English sentence pairs only.
+    fn reads_chinese(&self) -> bool {
+        false
+    }
+
     fn max_input_tokens(&self) -> usize {
         LocalEmbedder::MAX_TOKENS
     }

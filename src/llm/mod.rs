@@ -33,6 +33,11 @@ pub trait Embedder: Send + Sync {
     fn dimensions(&self) -> usize;
     /// True for the offline model: responses say their vectors came from it.
     fn is_local(&self) -> bool;
+    /// Whether the model was trained on Chinese. A query in a language the model cannot read
+    /// gets a vector that is noise, so retrieval leans on the keyword leg for it.
+    fn reads_chinese(&self) -> bool {
+        true
+    }
     /// Tokens the model reads per input; it ignores the rest, so chunks must be smaller.
     fn max_input_tokens(&self) -> usize {
         8192

@@ -153,6 +153,38 @@ pub fn evaluate(labelled: &[Labelled], ranked: &[Vec<String>]) -> Metrics {
     }
 }
 
+/// The reciprocal rank (1/r, 0 past rank 10) of the first relevant document in one ranked list,
+/// by the same per-document rule as [`evaluate`].
+pub fn reciprocal_rank(item: &Labelled, returned: &[String]) -> f64 {
+    distinct_top(returned)
+        .iter()
+        .position(|uri| item.relevant.iter().any(|r| r == uri))
+        .map_or(0.0, |position| 1.0 / (position + 1) as f64)
+}
+
+/// Per-query comparison of two systems by reciprocal rank: how often `a` ranked the first
+/// relevant document higher than `b`, lower, or the same.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct WinsLosses {
+    pub wins: usize,
+    pub losses: usize,
+    pub ties: usize,
+}
+
+pub fn wins_losses(a: &[f64], b: &[f64]) -> WinsLosses {
+    let mut out = WinsLosses::default();
+    for (x, y) in a.iter().zip(b) {
+        if (x - y).abs() < 1e-12 {
+            out.ties += 1;
+        } else if x > y {
+            out.wins += 1;
+        } else {
+            out.losses += 1;
+        }
+    }
+    out
+}
+
 /// The first CUTOFF distinct URIs, each at its first position.
 fn distinct_top(returned: &[String]) -> Vec<&str> {
     let mut seen = HashSet::new();
@@ -186,6 +218,21 @@ mod tests {
 
     fn close(actual: f64, expected: f64) {
         assert!((actual - expected).abs() < 1e-9, "{actual} != {expected}");
+    }
+
+    #[test]
+    fn reciprocal_ranks_count_documents_once_and_compare_per_query() {
+        let item = labelled(&["b"]);
+        close(reciprocal_rank(&item, &ranked(&["a", "a", "b"])), 0.5);
+        close(reciprocal_rank(&item, &ranked(&["a"])), 0.0);
+        assert_eq!(
+            wins_losses(&[1.0, 0.5, 0.0, 0.2], &[0.5, 0.5, 1.0, 0.0]),
+            WinsLosses {
+                wins: 2,
+                losses: 1,
+                ties: 1
+            }
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::{
         self,
         collections::Collection,
         dialect::Dimensions,
-        search::{self as sql, Hit, Mode},
+        search::{self as sql, Fusion, Hit, Mode},
     },
 };
 
@@ -41,6 +41,13 @@ pub struct Results {
     pub mode: Mode,
     /// Which model embedded the query (`all-MiniLM-L6-v2 (local)` for the embedded default).
     pub embedder: String,
+    /// The query's keyword terms, as the keyword leg searched them (stemmed, stop words out).
+    pub keyword_terms: Vec<String>,
+    /// How the legs were fused for this query (weights after any language adjustment).
+    pub fusion: Fusion,
+    /// What a client should know about how this query was answered: a leg left out or empty,
+    /// and why. Empty when both legs ran as configured.
+    pub notes: Vec<String>,
     pub timings: Timings,
 }
 
@@ -94,48 +101,104 @@ pub async fn search(
     }
     let dimensions = Dimensions::new(i64::from(collection.dimensions))?;
 
+    let terms = segment::terms(query);
+    let mut notes = Vec::new();
+    let mut fusion = settings.fusion();
+    let mut mode = request.mode;
+    if mode != Mode::Vector && terms.is_empty() {
+        notes.push(
+            "the query has no keyword terms (only stop words, punctuation or over-long words): \
+             the keyword leg is empty"
+                .to_owned(),
+        );
+    }
+    // A query the embedder cannot read gets a vector that is noise: lean on the keyword leg.
+    if mode == Mode::Hybrid
+        && !terms.is_empty()
+        && !embedder.reads_chinese()
+        && segment::han_share(query) >= 0.5
+    {
+        fusion.vector_weight = settings.unreadable_vector_weight;
+        notes.push(format!(
+            "{} does not read Chinese: {}",
+            embedder.model(),
+            if fusion.vector_weight == 0.0 {
+                "the vector leg is left out, results are the keyword leg's".to_owned()
+            } else {
+                format!("the vector leg's weight is {}", fusion.vector_weight)
+            }
+        ));
+        if fusion.vector_weight == 0.0 {
+            mode = Mode::Keyword;
+        }
+    }
+
+    let bm25 = settings.bm25();
+    let candidates = settings.candidates.max(request.top_k) as i64;
+    // Every field is Copy: `..base` below copies them, so `base` serves both runs.
+    let base = sql::Query {
+        collection_id: collection.id,
+        dimensions,
+        embedding: None,
+        terms: &terms,
+        mode,
+        top_k: request.top_k as i64,
+        candidates,
+        fusion,
+        bm25,
+        filter: request.filter.as_ref(),
+        principals: request.principals.as_deref(),
+    };
+
     let started = Instant::now();
-    let embedding = if request.mode == Mode::Keyword {
+    let mut embedding = if mode == Mode::Keyword {
         None
     } else {
-        if collection.embedding_model != embedder.model()
-            || usize::from(dimensions.get()) != embedder.dimensions()
-        {
-            return Err(SearchError::EmbedderMismatch {
-                collection: collection.name.clone(),
-                collection_model: collection.embedding_model.clone(),
-                model: embedder.model().to_owned(),
-            });
-        }
-        let mut vectors = embedder.embed(&[query.to_owned()]).await?;
-        vectors.pop()
+        Some(embed(embedder, collection, dimensions, query).await?)
     };
-    let embed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let mut embed_ms = started.elapsed().as_secs_f64() * 1000.0;
 
-    let terms = segment::terms(query);
     let started = Instant::now();
-    let hits = sql::hybrid(
+    let mut hits = sql::hybrid(
         pool,
         &sql::Query {
-            collection_id: collection.id,
-            dimensions,
             embedding: embedding.as_deref(),
-            terms: &terms,
-            mode: request.mode,
-            top_k: request.top_k as i64,
-            candidates: settings.candidates.max(request.top_k) as i64,
-            rrf_k: settings.rrf_k,
-            vector_weight: settings.vector_weight,
-            keyword_weight: settings.keyword_weight,
-            filter: request.filter.as_ref(),
-            principals: request.principals.as_deref(),
+            ..base
         },
     )
     .await?;
+    if mode != Mode::Vector && !terms.is_empty() && !hits.iter().any(|h| h.keyword_rank.is_some()) {
+        let mut note =
+            "no chunk in this collection holds any of the query's keyword terms".to_owned();
+        if mode != request.mode {
+            // The language rule left the vector leg out, and the keyword leg found nothing: a
+            // weak vector leg is better than no result.
+            let embedded = Instant::now();
+            embedding = Some(embed(embedder, collection, dimensions, query).await?);
+            embed_ms += embedded.elapsed().as_secs_f64() * 1000.0;
+            mode = request.mode;
+            fusion.vector_weight = settings.vector_weight;
+            note.push_str(", so the vector leg ran after all");
+            hits = sql::hybrid(
+                pool,
+                &sql::Query {
+                    embedding: embedding.as_deref(),
+                    mode,
+                    fusion,
+                    ..base
+                },
+            )
+            .await?;
+        }
+        notes.push(note);
+    }
     let retrieve_ms = started.elapsed().as_secs_f64() * 1000.0;
     Ok(Results {
         hits,
         mode: request.mode,
+        keyword_terms: terms.clone(),
+        fusion,
+        notes,
         embedder: if embedder.is_local() {
             format!("{} (local)", embedder.model())
         } else {
@@ -145,5 +208,29 @@ pub async fn search(
             embed_ms,
             retrieve_ms,
         },
+    })
+}
+
+/// The query's vector, after checking that this embedder is the collection's.
+async fn embed(
+    embedder: &dyn Embedder,
+    collection: &Collection,
+    dimensions: Dimensions,
+    query: &str,
+) -> Result<Vec<f32>, SearchError> {
+    if collection.embedding_model != embedder.model()
+        || usize::from(dimensions.get()) != embedder.dimensions()
+    {
+        return Err(SearchError::EmbedderMismatch {
+            collection: collection.name.clone(),
+            collection_model: collection.embedding_model.clone(),
+            model: embedder.model().to_owned(),
+        });
+    }
+    let mut vectors = embedder.embed(&[query.to_owned()]).await?;
+    vectors.pop().ok_or_else(|| {
+        SearchError::Embed(EmbedError::Malformed(
+            "no vector came back for the query".to_owned(),
+        ))
     })
 }

@@ -10,7 +10,8 @@ use serde::Serialize;
 use sqlx::{Acquire, PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use super::{Error, Result, sha256};
+use super::{Error, Result, keywords, sha256};
+use crate::search::segment::ANALYZER_VERSION;
 
 /// One version of a source object, as the ingest pipeline describes it.
 #[derive(Debug, Clone)]
@@ -37,7 +38,8 @@ pub struct NewChunk {
     pub page_from: Option<i32>,
     pub page_to: Option<i32>,
     pub heading_path: Vec<String>,
-    /// Space-separated words from the keyword segmenter; stored as a `simple` tsvector.
+    /// Space-separated terms from `search::segment::keywords` (repeats kept): the chunk's BM25
+    /// postings, and a `simple` tsvector for inspection.
     pub keywords: String,
     /// Must have the collection's dimensions.
     pub embedding: Vec<f32>,
@@ -181,12 +183,14 @@ pub async fn replace(
         Decision::Write(Some(stored)) => {
             // A row without content is a first attempt that failed: its first real version is 1.
             let version = stored.version + i32::from(stored.content_sha256.is_some());
+            let mut delta = keywords::remove_document(&mut tx, stored.id).await?;
             sqlx::query("DELETE FROM chunk WHERE document_id = $1")
                 .bind(stored.id)
                 .execute(&mut *tx)
                 .await?;
             update_description(&mut tx, stored.id, new).await?;
-            write_version(&mut tx, stored.id, version, new, chunks, dimensions).await?;
+            delta.merge(write_version(&mut tx, stored.id, version, new, chunks, dimensions).await?);
+            keywords::apply(&mut tx, new.collection_id, &delta).await?;
             WriteOutcome::Written {
                 document_id: stored.id,
                 version,
@@ -205,7 +209,8 @@ pub async fn replace(
             .execute(&mut *tx)
             .await?;
             update_description(&mut tx, id, new).await?;
-            write_version(&mut tx, id, 1, new, chunks, dimensions).await?;
+            let delta = write_version(&mut tx, id, 1, new, chunks, dimensions).await?;
+            keywords::apply(&mut tx, new.collection_id, &delta).await?;
             WriteOutcome::Written {
                 document_id: id,
                 version: 1,
@@ -292,7 +297,9 @@ async fn update_description(conn: &mut PgConnection, id: Uuid, new: &NewDocument
     Ok(())
 }
 
-/// Inserts all chunks in one statement (arrays unnested server-side) and marks the document ready.
+/// Inserts all chunks in one statement (arrays unnested server-side) with their keyword postings,
+/// and marks the document ready. Returns the keyword statistics' change, for the caller to apply
+/// once in its transaction.
 async fn write_version(
     conn: &mut PgConnection,
     document_id: Uuid,
@@ -300,7 +307,7 @@ async fn write_version(
     new: &NewDocument,
     chunks: &[NewChunk],
     dimensions: i32,
-) -> Result<()> {
+) -> Result<keywords::Delta> {
     let n = chunks.len();
     let mut ids = Vec::with_capacity(n);
     let mut texts = Vec::with_capacity(n);
@@ -312,8 +319,11 @@ async fn write_version(
     let mut keywords = Vec::with_capacity(n);
     // All embeddings end to end: arrays of arrays do not unnest row by row, so each row slices its own.
     let mut embeddings = Vec::with_capacity(n * chunks.first().map_or(0, |c| c.embedding.len()));
+    let mut postings = keywords::Postings::default();
     for chunk in chunks {
-        ids.push(Uuid::new_v4());
+        let id = Uuid::new_v4();
+        postings.add(id, &chunk.keywords);
+        ids.push(id);
         texts.push(chunk.text.as_str());
         token_counts.push(chunk.token_count);
         page_from.push(chunk.page_from);
@@ -325,10 +335,11 @@ async fn write_version(
     }
     sqlx::query(
         "INSERT INTO chunk (id, document_id, collection_id, ordinal, text, token_count, page_from,
-                            page_to, heading_path, content_sha256, dimensions, keywords, embedding)
+                            page_to, heading_path, content_sha256, dimensions, keywords, embedding,
+                            analyzer_version)
          SELECT c.id, $1, $2, (c.n - 1)::int, c.text, c.token_count, c.page_from, c.page_to,
                 c.heading_path, c.sha, $3, to_tsvector('simple', c.keywords),
-                ($4::real[])[(c.n - 1) * $3 + 1 : c.n * $3]::vector
+                ($4::real[])[(c.n - 1) * $3 + 1 : c.n * $3]::vector, $13
          FROM unnest($5::uuid[], $6::text[], $7::int[], $8::int[], $9::int[], $10::jsonb[],
                      $11::bytea[], $12::text[])
               WITH ORDINALITY AS c(id, text, token_count, page_from, page_to, heading_path, sha,
@@ -346,8 +357,10 @@ async fn write_version(
     .bind(&heading_paths)
     .bind(&hashes)
     .bind(&keywords)
+    .bind(ANALYZER_VERSION)
     .execute(&mut *conn)
     .await?;
+    let delta = postings.insert(&mut *conn, new.collection_id).await?;
 
     sqlx::query(
         "UPDATE document SET version = $2, content_sha256 = $3, status = 'ready', chunk_count = $4
@@ -359,7 +372,7 @@ async fn write_version(
     .bind(i32::try_from(n).unwrap_or(i32::MAX))
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(delta)
 }
 
 /// Records that ingesting a source failed. A source with a ready version keeps it (searchable) and
@@ -434,6 +447,8 @@ pub async fn delete(
     .await?;
     let outcome = match stored {
         Some((document_id, _, _)) => {
+            let delta = keywords::remove_document(&mut tx, document_id).await?;
+            keywords::apply(&mut tx, collection_id, &delta).await?;
             let chunks = sqlx::query("DELETE FROM chunk WHERE document_id = $1")
                 .bind(document_id)
                 .execute(&mut *tx)

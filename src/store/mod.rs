@@ -12,6 +12,7 @@ pub mod dialect;
 pub mod documents;
 pub mod embedding_cache;
 pub mod jobs;
+pub mod keywords;
 pub mod schema;
 pub mod search;
 

@@ -104,7 +104,23 @@ pub async fn status(pool: &PgPool) -> Result<SchemaStatus> {
 
 /// Refuses a database this binary cannot use, naming each problem and its fix.
 pub async fn require_ready(pool: &PgPool) -> Result<(), MigrateError> {
-    let problems = status(pool).await?.problems();
+    let mut problems = status(pool).await?.problems();
+    if problems.is_empty() {
+        // Chunks whose keyword terms an older analyzer derived would not meet this binary's
+        // query terms: `adbrag migrate` re-derives them (store::keywords::reindex_stale).
+        let stale: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM chunk WHERE analyzer_version <> $1)")
+                .bind(crate::search::segment::ANALYZER_VERSION)
+                .fetch_one(pool)
+                .await
+                .map_err(super::Error::from)?;
+        if stale {
+            problems.push(
+                "some chunks' keyword terms were derived by an older version of adbrag: run `adbrag migrate` to re-derive them (no re-embedding)"
+                    .to_owned(),
+            );
+        }
+    }
     if problems.is_empty() {
         return Ok(());
     }

@@ -1,5 +1,6 @@
-//! Hybrid retrieval in one statement: a vector top-k and a keyword top-k over one collection's ready
-//! documents, fused by weighted reciprocal rank (score = Σ wᵢ / (k + rankᵢ)).
+//! Hybrid retrieval in one statement: a vector top-k and a BM25 keyword top-k over one collection's
+//! ready documents, fused by weighted reciprocal rank (score = Σ wᵢ / (k + rankᵢ)) or by a weighted
+//! sum of min-max normalised scores ([`FusionMethod`]).
 //!
 //! Everything a caller supplies is bound; the only rendered text is the embedding size (from a
 //! checked [`Dimensions`]) and the filter's own SQL, which binds its values too.
@@ -26,6 +27,36 @@ pub enum Mode {
     Keyword,
 }
 
+/// How the two legs' rankings become one.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, Default, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum FusionMethod {
+    /// Weighted reciprocal rank fusion: Σ wᵢ / (k + rankᵢ). Only ranks count.
+    #[default]
+    Rrf,
+    /// Weighted sum of each leg's min-max normalised score over its own candidates (cosine
+    /// similarity, BM25): a strong lead in one leg counts as such.
+    Score,
+}
+
+/// Fusion settings for one query.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Fusion {
+    pub method: FusionMethod,
+    pub rrf_k: f64,
+    pub vector_weight: f64,
+    pub keyword_weight: f64,
+}
+
+/// Okapi BM25's parameters: `k1` saturates a term's count, `b` normalises by chunk length.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bm25 {
+    pub k1: f64,
+    pub b: f64,
+}
+
 /// One retrieval, fully specified.
 pub struct Query<'a> {
     pub collection_id: Uuid,
@@ -38,9 +69,8 @@ pub struct Query<'a> {
     pub top_k: i64,
     /// How many candidates each leg contributes before fusion.
     pub candidates: i64,
-    pub rrf_k: f64,
-    pub vector_weight: f64,
-    pub keyword_weight: f64,
+    pub fusion: Fusion,
+    pub bm25: Bm25,
     pub filter: Option<&'a Filter>,
     /// When set, only documents whose ACL is empty or names one of these principals.
     pub principals: Option<&'a [String]>,
@@ -65,6 +95,8 @@ pub struct Hit {
     pub keyword_rank: Option<i64>,
     /// Cosine similarity to the query (1 = same direction), if the vector leg found the chunk.
     pub similarity: Option<f64>,
+    /// The chunk's BM25 score for the query, if the keyword leg found it.
+    pub keyword_score: Option<f64>,
     pub score: f64,
 }
 
@@ -94,7 +126,7 @@ pub async fn hybrid(executor: impl PgExecutor<'_>, query: &Query<'_>) -> Result<
 
     let mut qb = QueryBuilder::<Postgres>::new("WITH ");
     if keyword {
-        push_keyword_candidates(&mut qb, query);
+        push_bm25(&mut qb, query);
         qb.push(", ");
     }
     qb.push("vector_leg AS (");
@@ -121,34 +153,37 @@ pub async fn hybrid(executor: impl PgExecutor<'_>, query: &Query<'_>) -> Result<
     }
     qb.push("), keyword_leg AS (");
     if keyword {
+        // Ranked first, then scoped: the sorted scores are joined to their chunks in order until
+        // `candidates` pass the filter, not all of them.
         qb.push(
-            "SELECT h.id, row_number() OVER (ORDER BY ts_rank_cd(h.keywords, q.tsq) DESC, h.id) AS rank
-             FROM kw_hits h, kw_q q
-             ORDER BY ts_rank_cd(h.keywords, q.tsq) DESC, h.id LIMIT ",
-        )
-        .push_bind(query.candidates);
+            "SELECT id, row_number() OVER (ORDER BY score DESC, id) AS rank, score FROM (
+                 SELECT k.chunk_id AS id, k.score
+                 FROM kw_scored k JOIN chunk c ON c.id = k.chunk_id
+                      JOIN document d ON d.id = c.document_id
+                 WHERE",
+        );
+        push_scope(&mut qb, query);
+        qb.push(" ORDER BY k.score DESC, k.chunk_id LIMIT ")
+            .push_bind(query.candidates)
+            .push(") top");
     } else {
-        qb.push("SELECT NULL::uuid AS id, NULL::bigint AS rank WHERE false");
+        qb.push("SELECT NULL::uuid AS id, NULL::bigint AS rank, NULL::float8 AS score WHERE false");
     }
     qb.push(
-        "), fused AS (
+        "), vector_range AS (SELECT min(similarity) AS lo, max(similarity) AS hi FROM vector_leg),
+            keyword_range AS (SELECT min(score) AS lo, max(score) AS hi FROM keyword_leg),
+         fused AS (
              SELECT coalesce(v.id, k.id) AS id, v.rank AS vector_rank, k.rank AS keyword_rank,
-                    v.similarity,
-                    coalesce(",
-    )
-    .push_bind(query.vector_weight)
-    .push("::float8 / (")
-    .push_bind(query.rrf_k)
-    .push("::float8 + v.rank), 0) + coalesce(")
-    .push_bind(query.keyword_weight)
-    .push("::float8 / (")
-    .push_bind(query.rrf_k)
-    .push(
-        "::float8 + k.rank), 0) AS score
-             FROM vector_leg v FULL OUTER JOIN keyword_leg k ON v.id = k.id)
+                    v.similarity, k.score AS keyword_score, ",
+    );
+    push_fusion(&mut qb, &query.fusion);
+    qb.push(
+        " AS score
+             FROM vector_leg v FULL OUTER JOIN keyword_leg k ON v.id = k.id,
+                  vector_range vr, keyword_range kr)
          SELECT c.id AS chunk_id, c.document_id, d.source_uri, d.title, d.version, c.ordinal,
                 c.page_from, c.page_to, c.heading_path, c.text, f.vector_rank, f.keyword_rank,
-                f.similarity, f.score
+                f.similarity, f.keyword_score, f.score
          FROM fused f JOIN chunk c ON c.id = f.id JOIN document d ON d.id = c.document_id
          ORDER BY f.score DESC, f.vector_rank NULLS LAST, f.keyword_rank NULLS LAST
          LIMIT ",
@@ -157,84 +192,80 @@ pub async fn hybrid(executor: impl PgExecutor<'_>, query: &Query<'_>) -> Result<
     Ok(qb.build_query_as::<Hit>().fetch_all(executor).await?)
 }
 
-/// Chunks ranked at most, per tier, by the keyword leg: a multiple of the candidates it returns.
-const KEYWORD_RANKED_PER_CANDIDATE: i64 = 4;
-/// Terms whose pairs make the "two different words" tier (a long query's first ones).
-const MAX_PAIRED_TERMS: usize = 16;
-
-/// The keyword leg's candidates, as CTEs `kw_q` (the bound tsqueries) and `kw_hits`.
-///
-/// Ranking every chunk that holds any query word (ts_rank_cd on thousands of rows for common
-/// words) was the cost of hybrid search. A chunk scores above a single occurrence only if it holds
-/// two different query words (the pairwise-AND tsquery) or repeats one (the
-/// `keywords_repeated` index, migration 0004): that "strong" set is fetched first, at most
-/// `4 × candidates` of it; chunks with a single occurrence are read only when the strong set has
-/// fewer than `candidates`. Measured on the 100k-chunk benchmark: the same top 10 as ranking
-/// every match, up to ties (docs/api.md#performance).
-fn push_keyword_candidates(qb: &mut QueryBuilder<Postgres>, query: &Query<'_>) {
-    let bound = query
-        .candidates
-        .saturating_mul(KEYWORD_RANKED_PER_CANDIDATE);
-    qb.push("kw_q AS (SELECT to_tsquery('simple', ")
-        .push_bind(tsquery(query.terms))
-        .push(") AS tsq, to_tsquery('simple', nullif(")
-        .push_bind(pairs_tsquery(query.terms))
-        .push(
-            ", '')) AS pairs),
-         kw_strong AS (
-             SELECT c.id, c.keywords FROM chunk c JOIN document d ON d.id = c.document_id, kw_q q
-             WHERE (c.keywords @@ q.pairs OR keywords_repeated(c.keywords) @@ q.tsq) AND",
-        );
-    push_scope(qb, query);
-    qb.push(" LIMIT ").push_bind(bound).push(
-        "), kw_hits AS (
-             SELECT id, keywords FROM kw_strong
-             UNION
-             (SELECT c.id, c.keywords FROM chunk c JOIN document d ON d.id = c.document_id, kw_q q
-              WHERE (SELECT count(*) FROM kw_strong) < ",
-    );
-    qb.push_bind(query.candidates)
-        .push(" AND c.keywords @@ q.tsq AND");
-    push_scope(qb, query);
-    qb.push(" LIMIT ").push_bind(bound).push("))");
-}
-
-/// Any of the terms matches (ranking rewards chunks that match more, and closer together). Terms
-/// come from the segmenter, which strips every tsquery operator, and travel as a bound parameter.
-fn tsquery(terms: &[String]) -> String {
-    terms
-        .iter()
-        .map(|term| format!("'{term}'"))
-        .collect::<Vec<_>>()
-        .join(" | ")
-}
-
-/// Any two different terms match together: `('a' & 'b') | ('a' & 'c') | ('b' & 'c')`; empty for
-/// fewer than two terms.
-fn pairs_tsquery(terms: &[String]) -> String {
-    let terms = &terms[..terms.len().min(MAX_PAIRED_TERMS)];
-    let mut pairs = Vec::new();
-    for (i, a) in terms.iter().enumerate() {
-        for b in &terms[i + 1..] {
-            pairs.push(format!("('{a}' & '{b}')"));
+/// The fused score of a row of `vector_leg v FULL OUTER JOIN keyword_leg k`, with each leg's
+/// score range in `vr` and `kr`.
+fn push_fusion(qb: &mut QueryBuilder<Postgres>, fusion: &Fusion) {
+    match fusion.method {
+        FusionMethod::Rrf => {
+            qb.push("coalesce(")
+                .push_bind(fusion.vector_weight)
+                .push("::float8 / (")
+                .push_bind(fusion.rrf_k)
+                .push("::float8 + v.rank), 0) + coalesce(")
+                .push_bind(fusion.keyword_weight)
+                .push("::float8 / (")
+                .push_bind(fusion.rrf_k)
+                .push("::float8 + k.rank), 0)");
+        }
+        FusionMethod::Score => {
+            // A leg whose candidates all score the same gives each of them 1.
+            qb.push("CASE WHEN v.id IS NULL THEN 0 ELSE ")
+                .push_bind(fusion.vector_weight)
+                .push(
+                    "::float8 * CASE WHEN vr.hi > vr.lo
+                         THEN (v.similarity - vr.lo) / (vr.hi - vr.lo) ELSE 1 END END
+                     + CASE WHEN k.id IS NULL THEN 0 ELSE ",
+                )
+                .push_bind(fusion.keyword_weight)
+                .push(
+                    "::float8 * CASE WHEN kr.hi > kr.lo
+                         THEN (k.score - kr.lo) / (kr.hi - kr.lo) ELSE 1 END END",
+                );
         }
     }
-    pairs.join(" | ")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Query terms scored at most: the rarest (highest IDF) of a longer query. A question has a dozen.
+pub const MAX_SCORED_TERMS: i64 = 64;
 
-    #[test]
-    fn pairs_cover_every_two_terms_once() {
-        let terms: Vec<String> = ["a", "b", "c"].map(String::from).into();
-        assert_eq!(
-            pairs_tsquery(&terms),
-            "('a' & 'b') | ('a' & 'c') | ('b' & 'c')"
-        );
-        assert_eq!(pairs_tsquery(&terms[..1]), "");
-        let many: Vec<String> = (0..40).map(|i| format!("t{i}")).collect();
-        assert_eq!(pairs_tsquery(&many).matches('&').count(), 16 * 15 / 2);
-    }
+/// The keyword leg's BM25 scores, as CTEs `kw_stats`, `kw_terms` and `kw_scored`: exhaustive
+/// Okapi BM25 over the collection's postings of the query's terms (no candidate is cut before it
+/// is scored), with IDF = ln(1 + (N − df + 0.5) / (df + 0.5)) and the collection's mean chunk
+/// length, from the statistics kept with every write (store::keywords).
+fn push_bm25(qb: &mut QueryBuilder<Postgres>, query: &Query<'_>) {
+    qb.push(
+        "kw_stats AS (
+             SELECT chunks::float8 AS n, terms::float8 / greatest(chunks, 1) AS mean_length
+             FROM keyword_stats WHERE collection_id = ",
+    )
+    .push_bind(query.collection_id)
+    .push(
+        "), kw_terms AS (
+             SELECT t.term, ln(1 + (s.n - t.chunks + 0.5) / (t.chunks + 0.5)) AS idf
+             FROM keyword_term t, kw_stats s
+             WHERE t.collection_id = ",
+    )
+    .push_bind(query.collection_id)
+    .push(" AND t.term = ANY(")
+    .push_bind(query.terms)
+    .push("::text[]) ORDER BY idf DESC, t.term LIMIT ")
+    .push_bind(MAX_SCORED_TERMS)
+    .push(
+        "), kw_scored AS (
+             SELECT p.chunk_id, sum(q.idf * p.tf * (",
+    )
+    .push_bind(query.bm25.k1)
+    .push("::float8 + 1) / (p.tf + ")
+    .push_bind(query.bm25.k1)
+    .push("::float8 * (1 - ")
+    .push_bind(query.bm25.b)
+    .push("::float8 + ")
+    .push_bind(query.bm25.b)
+    .push(
+        "::float8 * p.chunk_terms / s.mean_length))) AS score
+             FROM kw_terms q JOIN keyword_posting p ON p.term = q.term, kw_stats s
+             WHERE p.collection_id = ",
+    )
+    .push_bind(query.collection_id)
+    .push(" GROUP BY p.chunk_id)");
 }

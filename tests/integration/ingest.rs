@@ -197,9 +197,12 @@ async fn a_document_becomes_chunks_with_vectors_keywords_and_a_job_record() {
         (DocumentStatus::Ready, done.chunks)
     );
     assert_eq!(document.mime_type.as_deref(), Some("text/markdown"));
+    // Chunks holding both terms of "parental leave", as the analyzer derives them (stemmed).
     let keyword_hits: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM chunk WHERE keywords @@ to_tsquery('simple', 'parental & leave')",
+        "SELECT count(*) FROM (SELECT chunk_id FROM keyword_posting WHERE term = ANY($1)
+                               GROUP BY chunk_id HAVING count(*) = 2) both_terms",
     )
+    .bind(adbrag::search::segment::terms("parental leave"))
     .fetch_one(&s.db.pool)
     .await
     .unwrap();

@@ -8,6 +8,7 @@ mod cli;
 mod fake_openai;
 mod harness;
 mod ingest;
+mod keywords;
 mod search_filter;
 mod store_collections;
 mod store_documents;

@@ -61,9 +61,13 @@ pub fn chat_settings(fake: &FakeOpenAi) -> ChatSettings {
 pub fn search_settings() -> SearchSettings {
     SearchSettings {
         candidates: 50,
+        fusion: adbrag::config::FusionArg::Score,
         rrf_k: 60.0,
+        bm25_k1: 1.2,
+        bm25_b: 0.75,
         vector_weight: 1.0,
-        keyword_weight: 1.0,
+        keyword_weight: 0.75,
+        unreadable_vector_weight: 0.0,
         ef_search: 100,
     }
 }
