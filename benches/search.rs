@@ -388,6 +388,22 @@ async fn main() {
         percentile(&sequential, 0.99),
         CONCURRENCY / 2 - 1,
     );
+    let (keyword_alone, _) = drive(1, QUERIES, |i| {
+        let (text, vector) = &corpus.queries[i % QUERIES];
+        let (pool, corpus) = (pool.clone(), &corpus);
+        async move {
+            let terms = segment::terms(text);
+            sql::hybrid(&pool, &sql_query(corpus, &terms, vector, Mode::Keyword))
+                .await
+                .is_ok()
+        }
+    })
+    .await;
+    println!(
+        "the keyword leg alone, one query at a time: p50 {:.1} ms, p99 {:.1} ms",
+        percentile(&keyword_alone, 0.5),
+        percentile(&keyword_alone, 0.99),
+    );
     println!(
         "server RSS (the adbrag process alone, no model weights): {rss_idle:.0} MB ready, {:.0} MB after the HTTP runs",
         server.rss_mb()
