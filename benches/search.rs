@@ -255,6 +255,8 @@ fn settings() -> SearchSettings {
         vector_weight: 1.0,
         keyword_weight: 0.75,
         unreadable_vector_weight: 0.0,
+        postings_per_term: 200,
+        rerank: Default::default(),
         ef_search: 100,
     }
 }
@@ -299,6 +301,7 @@ fn sql_query<'a>(
         candidates: 50,
         fusion: settings().fusion(),
         bm25: settings().bm25(),
+        postings_per_term: settings().postings_per_term as i64,
         filter: None,
         principals: None,
     }

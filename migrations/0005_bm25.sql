@@ -35,8 +35,18 @@ CREATE TABLE keyword_posting (
     -- The term's occurrences in the chunk, and the chunk's length in terms.
     tf            integer NOT NULL CHECK (tf > 0),
     chunk_terms   integer NOT NULL CHECK (chunk_terms > 0),
+    -- BM25's term-frequency factor tf / (tf + k1 (1 - b + b len / avglen)) with the default k1, b
+    -- and the collection's mean length when written: the order in which a common term's postings
+    -- are read (keyword_posting_impact_idx). Scores are always computed exactly, from tf and
+    -- chunk_terms, with the current statistics.
+    impact        real    NOT NULL,
     PRIMARY KEY (collection_id, term, chunk_id) INCLUDE (tf, chunk_terms)
 );
+
+-- A common term's postings, best first: the keyword leg reads at most
+-- ADBRAG_KEYWORD_POSTINGS_PER_TERM of them (docs/search.md).
+CREATE INDEX keyword_posting_impact_idx ON keyword_posting (collection_id, term, impact DESC)
+    INCLUDE (chunk_id);
 
 -- Removing a document's postings, and the cascade from chunk.
 CREATE INDEX keyword_posting_chunk_idx ON keyword_posting (chunk_id);

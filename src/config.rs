@@ -129,6 +129,19 @@ pub struct EvalArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Also answer every query with the configured answerer (extractive without
+    /// ADBRAG_CHAT_BASE_URL) and report the share answered, the share containing the query's
+    /// `must_contain` term, and the share citing a relevant document.
+    #[arg(long)]
+    pub answers: bool,
+
+    /// Passages retrieved for each answer (as `adbrag ask --top-k`).
+    #[arg(long, default_value_t = 8)]
+    pub answer_top_k: usize,
+
+    #[command(flatten)]
+    pub chat: ChatSettings,
+
     #[command(flatten)]
     pub database: DatabaseSettings,
 
@@ -407,6 +420,18 @@ pub struct SearchSettings {
     )]
     pub unreadable_vector_weight: f64,
 
+    /// Postings the keyword leg reads per query term, best BM25 impact first: a term held by
+    /// more chunks than this contributes only its best. 0 reads every posting (exhaustive BM25).
+    #[arg(
+        long = "keyword-postings-per-term",
+        env = "ADBRAG_KEYWORD_POSTINGS_PER_TERM",
+        default_value_t = 200
+    )]
+    pub postings_per_term: usize,
+
+    #[command(flatten)]
+    pub rerank: RerankArgs,
+
     /// HNSW search breadth (pgvector `hnsw.ef_search`): higher is more exact and slower.
     #[arg(
         long = "hnsw-ef-search",
@@ -414,6 +439,102 @@ pub struct SearchSettings {
         default_value_t = 100
     )]
     pub ef_search: u32,
+}
+
+/// The optional reranker of the first hits (docs/rerank.md). Off unless a base URL is set.
+#[derive(Debug, Clone, Args)]
+pub struct RerankArgs {
+    /// Model Studio's API root for reranking, e.g. https://dashscope-intl.aliyuncs.com (adbrag
+    /// appends the rerank path). Unset: no reranking.
+    #[arg(
+        id = "rerank_base_url",
+        long = "rerank-base-url",
+        env = "ADBRAG_RERANK_BASE_URL"
+    )]
+    pub base_url: Option<String>,
+
+    /// The rerank model, e.g. qwen3-rerank (OpenAI-compatible API) or gte-rerank-v2 (DashScope API).
+    #[arg(id = "rerank_model", long = "rerank-model", env = "ADBRAG_RERANK_MODEL", default_value = crate::llm::rerank::DEFAULT_MODEL)]
+    pub model: String,
+
+    /// The rerank endpoint's API key (Model Studio: a DashScope key). Unset: DASHSCOPE_API_KEY.
+    #[arg(id = "rerank_api_key", long = "rerank-api-key", env = "ADBRAG_RERANK_API_KEY", hide_env_values = true, value_parser = secret)]
+    pub api_key: Option<SecretString>,
+
+    /// Which rerank protocol to speak; auto: compatible for qwen3-rerank*, dashscope for every
+    /// other model.
+    #[arg(id = "rerank_api", long = "rerank-api", env = "ADBRAG_RERANK_API", value_enum, default_value_t = RerankApiArg::Auto)]
+    pub api: RerankApiArg,
+
+    /// How many of the best hybrid hits the reranker reorders (1-500); hits beyond follow in
+    /// their hybrid order.
+    #[arg(id = "rerank_top_n", long = "rerank-top-n", env = "ADBRAG_RERANK_TOP_N", default_value_t = crate::llm::rerank::DEFAULT_TOP_N)]
+    pub top_n: usize,
+
+    /// Seconds reranking may add to a search, retries included (fractions allowed, e.g. 1.5);
+    /// past it the hits keep their hybrid order.
+    #[arg(
+        id = "rerank_timeout",
+        long = "rerank-timeout",
+        env = "ADBRAG_RERANK_TIMEOUT",
+        default_value_t = 3.0
+    )]
+    pub timeout_secs: f64,
+
+    /// Attempts per rerank call, the first included; 429, 5xx and timeouts are retried within
+    /// the timeout.
+    #[arg(id = "rerank_max_attempts", long = "rerank-max-attempts", env = "ADBRAG_RERANK_MAX_ATTEMPTS", default_value_t = crate::llm::rerank::DEFAULT_MAX_ATTEMPTS)]
+    pub max_attempts: u32,
+}
+
+/// `--rerank-api` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RerankApiArg {
+    Auto,
+    Dashscope,
+    Compatible,
+}
+
+impl Default for RerankArgs {
+    /// Reranking off, every other value its default.
+    fn default() -> Self {
+        let d = crate::llm::rerank::RerankSettings::default();
+        Self {
+            base_url: None,
+            model: d.model,
+            api_key: None,
+            api: RerankApiArg::Auto,
+            top_n: d.top_n,
+            timeout_secs: d.timeout.as_secs_f64(),
+            max_attempts: d.max_attempts,
+        }
+    }
+}
+
+impl RerankArgs {
+    /// The client's settings; the key falls back to `DASHSCOPE_API_KEY`.
+    pub fn settings(&self) -> crate::llm::rerank::RerankSettings {
+        use crate::llm::rerank::{RerankApi, RerankSettings};
+        RerankSettings {
+            base_url: self.base_url.clone(),
+            model: self.model.clone(),
+            api_key: self.api_key.clone().or_else(|| {
+                std::env::var("DASHSCOPE_API_KEY")
+                    .ok()
+                    .filter(|key| !key.is_empty())
+                    .map(SecretString::from)
+            }),
+            api: match self.api {
+                RerankApiArg::Auto => None,
+                RerankApiArg::Dashscope => Some(RerankApi::DashScope),
+                RerankApiArg::Compatible => Some(RerankApi::Compatible),
+            },
+            top_n: self.top_n,
+            // A negative or unrepresentable value is refused as a zero timeout.
+            timeout: std::time::Duration::try_from_secs_f64(self.timeout_secs).unwrap_or_default(),
+            max_attempts: self.max_attempts,
+        }
+    }
 }
 
 /// `--fusion` values.

@@ -27,6 +27,7 @@ use crate::{
     llm::{
         Embedder,
         chat::{ChatError, ChatModel, ChatRequest, Delta, Message, Role, TokenUsage},
+        rerank::Reranker,
     },
     search::{
         filter::Filter,
@@ -83,6 +84,8 @@ pub struct Timings {
     pub condense_ms: f64,
     pub embed_ms: f64,
     pub retrieve_ms: f64,
+    /// Reranking the hits (0 when no reranker is configured).
+    pub rerank_ms: f64,
     /// From the model call to its last token.
     pub generate_ms: f64,
     /// From the model call to its first token (streams only).
@@ -245,6 +248,8 @@ pub struct Answerer {
     pub settings: ChatSettings,
     /// Counts prompt tokens for budgets: an upper bound, so a budget is never overrun.
     counter: EstimatingCounter,
+    /// Reorders the retrieved hits before the context is assembled, when configured.
+    pub reranker: Option<Arc<dyn Reranker>>,
 }
 
 impl Answerer {
@@ -254,7 +259,14 @@ impl Answerer {
             prompts,
             settings,
             counter: EstimatingCounter,
+            reranker: None,
         }
+    }
+
+    /// Retrieval for answers reranks with this reranker (None: no reranking).
+    pub fn with_reranker(mut self, reranker: Option<Arc<dyn Reranker>>) -> Self {
+        self.reranker = reranker;
+        self
     }
 
     /// The model's name as responses report it.
@@ -286,6 +298,7 @@ impl Answerer {
         let results = retrieve::search(
             pool,
             embedder,
+            self.reranker.as_deref(),
             collection,
             &retrieve::Request {
                 query: query.clone(),
@@ -342,6 +355,7 @@ impl Answerer {
                 condense_ms,
                 embed_ms: results.timings.embed_ms,
                 retrieve_ms: results.timings.retrieve_ms,
+                rerank_ms: results.timings.rerank_ms,
                 ..Timings::default()
             },
             max_tokens: None,

@@ -120,6 +120,7 @@ pub async fn prepare(
         .observe_search(&crate::search::retrieve::Timings {
             embed_ms: prepared.timings.embed_ms,
             retrieve_ms: prepared.timings.retrieve_ms,
+            rerank_ms: prepared.timings.rerank_ms,
         });
     Ok(prepared)
 }

@@ -29,7 +29,7 @@ use prometheus_client::{
 
 use super::{ApiError, AppState};
 use crate::{
-    llm::{Embedder, chat::TokenUsage},
+    llm::{Embedder, chat::TokenUsage, rerank::Reranker},
     search::retrieve::Timings,
 };
 
@@ -88,7 +88,7 @@ fn seconds_histogram() -> Histogram {
 }
 
 impl Metrics {
-    pub fn new(embedder: Arc<dyn Embedder>) -> Arc<Self> {
+    pub fn new(embedder: Arc<dyn Embedder>, reranker: Option<Arc<dyn Reranker>>) -> Arc<Self> {
         let mut registry = Registry::with_prefix("adbrag");
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
@@ -109,7 +109,7 @@ impl Metrics {
         );
         registry.register(
             "search_duration_seconds",
-            "search time by phase: embed (the query embedding) and sql (both legs and fusion, one statement)",
+            "search time by phase: embed (the query embedding), sql (both legs and fusion, one statement) and rerank (when configured)",
             search.clone(),
         );
         let jobs = Family::<StatusLabels, Gauge>::default();
@@ -127,6 +127,9 @@ impl Metrics {
             pool_idle.clone(),
         );
         registry.register_collector(Box::new(EmbedderUsage(embedder)));
+        if let Some(reranker) = reranker {
+            registry.register_collector(Box::new(crate::llm::rerank::UsageCollector(reranker)));
+        }
         let answers = Family::<AnswerLabels, Counter>::default();
         registry.register(
             "answers",
@@ -215,6 +218,11 @@ impl Metrics {
         self.search
             .get_or_create(&PhaseLabels { phase: "sql" })
             .observe(timings.retrieve_ms / 1000.0);
+        if timings.rerank_ms > 0.0 {
+            self.search
+                .get_or_create(&PhaseLabels { phase: "rerank" })
+                .observe(timings.rerank_ms / 1000.0);
+        }
     }
 }
 

@@ -39,7 +39,7 @@ use crate::{
     answer::Answerer,
     config::{HttpSettings, SearchSettings},
     ingest::pipeline::Pipeline,
-    llm::Embedder,
+    llm::{Embedder, rerank::Reranker},
 };
 
 /// What every handler can reach.
@@ -47,6 +47,8 @@ use crate::{
 pub struct AppState {
     pub pool: PgPool,
     pub embedder: Arc<dyn Embedder>,
+    /// Reorders search hits, when configured (docs/rerank.md).
+    pub reranker: Option<Arc<dyn Reranker>>,
     pub pipeline: Arc<Pipeline>,
     pub search: SearchSettings,
     /// False only with `--insecure-no-auth` (loopback binds only): every caller is the local admin.
@@ -68,6 +70,7 @@ impl AppState {
     pub fn new(
         pool: PgPool,
         embedder: Arc<dyn Embedder>,
+        reranker: Option<Arc<dyn Reranker>>,
         pipeline: Arc<Pipeline>,
         answerer: Arc<Answerer>,
         search: SearchSettings,
@@ -76,7 +79,8 @@ impl AppState {
         max_upload_bytes: usize,
     ) -> Self {
         Self {
-            metrics: Metrics::new(embedder.clone()),
+            metrics: Metrics::new(embedder.clone(), reranker.clone()),
+            reranker,
             streams: Arc::new(Semaphore::new(http.max_streams.max(1))),
             pool,
             embedder,

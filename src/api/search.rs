@@ -65,6 +65,7 @@ pub async fn search(
     let results = retrieve::search(
         &state.pool,
         state.embedder.as_ref(),
+        state.reranker.as_deref(),
         &collection,
         &request,
         &state.search,

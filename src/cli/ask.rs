@@ -21,7 +21,8 @@ pub async fn run(args: AskArgs) -> anyhow::Result<()> {
     store::schema::require_ready(&pool).await?;
     let collection = collections::get(&pool, &args.tenant, &args.collection).await?;
     let embedder = llm::embedder(&args.embedding)?;
-    let answerer = Arc::new(answer::answerer(&args.chat)?);
+    let reranker = llm::rerank::reranker(&args.search.rerank.settings())?;
+    let answerer = Arc::new(answer::answerer(&args.chat)?.with_reranker(reranker));
     let question = Question {
         messages: vec![Message::new(Role::User, args.question)],
         top_k: args.top_k,

@@ -6,8 +6,10 @@ use std::path::Path;
 use anyhow::Context;
 
 use crate::{
+    answer::{self, Question},
     config::EvalArgs,
     llm,
+    llm::chat::{Message, Role},
     search::{
         eval,
         retrieve::{self, Request},
@@ -33,18 +35,22 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
     store::schema::require_ready(&pool).await?;
     let collection = collections::get(&pool, &args.tenant, &args.collection).await?;
     let embedder = llm::embedder(&args.embedding)?;
+    let reranker = llm::rerank::reranker(&args.search.rerank.settings())?;
 
     let modes = [Mode::Vector, Mode::Keyword, Mode::Hybrid];
     let mut metrics = Vec::with_capacity(modes.len());
     // reciprocal[m][q]: query q's reciprocal rank in mode m.
     let mut reciprocal: Vec<Vec<f64>> = Vec::with_capacity(modes.len());
     let mut notes: Vec<Vec<String>> = vec![Vec::new(); labelled.len()];
+    // top[m][q]: query q's first ten distinct documents in mode m, for comparing rankings.
+    let mut top: Vec<Vec<Vec<String>>> = Vec::with_capacity(modes.len());
     for mode in modes {
         let mut ranked = Vec::with_capacity(labelled.len());
         for (q, item) in labelled.iter().enumerate() {
             let results = retrieve::search(
                 &pool,
                 embedder.as_ref(),
+                reranker.as_deref(),
                 &collection,
                 &Request {
                     // Hits are chunks; enough of them to see ten distinct documents.
@@ -69,6 +75,17 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
             );
         }
         metrics.push(eval::evaluate(&labelled, &ranked));
+        top.push(
+            ranked
+                .iter()
+                .map(|r| {
+                    eval::distinct_top(r)
+                        .into_iter()
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .collect(),
+        );
         reciprocal.push(
             labelled
                 .iter()
@@ -77,6 +94,21 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
                 .collect(),
         );
     }
+    let answers = if args.answers {
+        Some(
+            answer_all(
+                &args,
+                &pool,
+                embedder.as_ref(),
+                reranker.clone(),
+                &collection,
+                &labelled,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
     let hybrid_vs_vector = eval::wins_losses(&reciprocal[2], &reciprocal[0]);
     let hybrid_vs_keyword = eval::wins_losses(&reciprocal[2], &reciprocal[1]);
 
@@ -93,6 +125,11 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
                         "hybrid": reciprocal[2][q],
                     },
                     "notes": notes[q],
+                    "top10": {
+                        "vector": top[0][q],
+                        "keyword": top[1][q],
+                        "hybrid": top[2][q],
+                    },
                 })
             })
             .collect();
@@ -106,6 +143,7 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
             },
             "hybrid_vs_vector": hybrid_vs_vector,
             "hybrid_vs_keyword": hybrid_vs_keyword,
+            "answers": answers,
             "queries": queries,
         });
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -134,5 +172,48 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
             wl.wins, wl.losses, wl.ties
         );
     }
+    if let Some((model, m)) = &answers {
+        println!(
+            "answers by {model}: {:.3} answered, {:.3} contain the expected term ({} queries have one), {:.3} cite a relevant document",
+            m.answered, m.contains_term, m.with_term, m.cites_relevant
+        );
+    }
     Ok(())
+}
+
+/// Answers every labelled query with the configured answerer and scores the answers.
+async fn answer_all(
+    args: &EvalArgs,
+    pool: &sqlx::PgPool,
+    embedder: &dyn llm::Embedder,
+    reranker: Option<std::sync::Arc<dyn llm::rerank::Reranker>>,
+    collection: &collections::Collection,
+    labelled: &[eval::Labelled],
+) -> anyhow::Result<(String, eval::AnswerMetrics)> {
+    let answerer = answer::answerer(&args.chat)?.with_reranker(reranker);
+    let mut answers = Vec::with_capacity(labelled.len());
+    for item in labelled {
+        let question = Question {
+            messages: vec![Message::new(Role::User, item.query.clone())],
+            top_k: args.answer_top_k,
+            filter: None,
+            principals: None,
+        };
+        let prepared = answerer
+            .prepare(pool, embedder, collection, &question, &args.search)
+            .await?;
+        answers.push(answerer.answer(prepared).await?);
+    }
+    let scored: Vec<eval::Answered<'_>> = answers
+        .iter()
+        .map(|a| eval::Answered {
+            found: a.found,
+            text: &a.answer,
+            cited: a.citations.iter().map(|c| c.source_uri.as_str()).collect(),
+        })
+        .collect();
+    Ok((
+        answerer.model_name().to_owned(),
+        eval::answer_metrics(labelled, &scored),
+    ))
 }

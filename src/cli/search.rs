@@ -14,9 +14,11 @@ pub async fn run(args: SearchArgs) -> anyhow::Result<()> {
     store::schema::require_ready(&pool).await?;
     let collection = collections::get(&pool, &args.tenant, &args.collection).await?;
     let embedder = llm::embedder(&args.embedding)?;
+    let reranker = llm::rerank::reranker(&args.search.rerank.settings())?;
     let results = retrieve::search(
         &pool,
         embedder.as_ref(),
+        reranker.as_deref(),
         &collection,
         &Request {
             query: args.query,

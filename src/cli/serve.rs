@@ -29,7 +29,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         &args.embedding,
         &args.ingest,
     )?;
-    let answerer = answer::answerer(&args.chat)?;
+    let reranker = llm::rerank::reranker(&args.search.rerank.settings())?;
+    let answerer = answer::answerer(&args.chat)?.with_reranker(reranker.clone());
     if args.insecure_no_auth {
         tracing::warn!(
             tenant = api::LOCAL_TENANT,
@@ -47,11 +48,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         embedder = embedder.model(),
         local = embedder.is_local(),
         answers = answerer.model_name(),
+        rerank = reranker.as_ref().map(|r| r.model()),
         "serving"
     );
     let state = AppState::new(
         pool.clone(),
         embedder,
+        reranker,
         Arc::new(pipeline),
         Arc::new(answerer),
         args.search,

@@ -6,6 +6,7 @@ pub mod extractive;
 pub mod local;
 pub mod openai;
 pub mod openai_chat;
+pub mod rerank;
 pub mod transport;
 
 use std::{

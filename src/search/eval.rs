@@ -18,11 +18,14 @@
 
 use std::collections::HashSet;
 
-/// One labelled query (a line of a JSONL file): {"query": "...", "relevant": ["file://…/leave.md", …]}
+/// One labelled query (a line of a JSONL file): {"query": "...", "relevant": ["file://…/leave.md", …]},
+/// optionally with "must_contain": a term a correct answer contains (`adbrag eval --answers`).
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct Labelled {
     pub query: String,
     pub relevant: Vec<String>,
+    #[serde(default)]
+    pub must_contain: Option<String>,
 }
 
 /// Means over the queries; all 0 when there are none.
@@ -185,8 +188,71 @@ pub fn wins_losses(a: &[f64], b: &[f64]) -> WinsLosses {
     out
 }
 
+/// How the configured answerer did on a labelled set, as shares of the queries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct AnswerMetrics {
+    pub queries: usize,
+    /// Answered at all (not "could not find").
+    pub answered: f64,
+    /// Containing the query's `must_contain` term, over the queries that have one.
+    pub contains_term: f64,
+    pub with_term: usize,
+    /// Citing at least one relevant document.
+    pub cites_relevant: f64,
+}
+
+/// One answer, as [`answer_metrics`] scores it.
+pub struct Answered<'a> {
+    pub found: bool,
+    pub text: &'a str,
+    pub cited: Vec<&'a str>,
+}
+
+/// The shares over `labelled[i]` answered by `answers[i]`. The term is matched ignoring case.
+pub fn answer_metrics(labelled: &[Labelled], answers: &[Answered<'_>]) -> AnswerMetrics {
+    let mut m = AnswerMetrics {
+        queries: labelled.len(),
+        ..AnswerMetrics::default()
+    };
+    if labelled.is_empty() {
+        return m;
+    }
+    let (mut answered, mut contains, mut cites) = (0usize, 0usize, 0usize);
+    for (item, answer) in labelled.iter().zip(answers) {
+        answered += usize::from(answer.found);
+        if let Some(term) = item
+            .must_contain
+            .as_deref()
+            .filter(|t| !t.trim().is_empty())
+        {
+            m.with_term += 1;
+            contains += usize::from(
+                answer
+                    .text
+                    .to_lowercase()
+                    .contains(&term.trim().to_lowercase()),
+            );
+        }
+        cites += usize::from(
+            answer
+                .cited
+                .iter()
+                .any(|uri| item.relevant.iter().any(|r| r == uri)),
+        );
+    }
+    let n = labelled.len() as f64;
+    m.answered = answered as f64 / n;
+    m.contains_term = if m.with_term == 0 {
+        0.0
+    } else {
+        contains as f64 / m.with_term as f64
+    };
+    m.cites_relevant = cites as f64 / n;
+    m
+}
+
 /// The first CUTOFF distinct URIs, each at its first position.
-fn distinct_top(returned: &[String]) -> Vec<&str> {
+pub fn distinct_top(returned: &[String]) -> Vec<&str> {
     let mut seen = HashSet::new();
     returned
         .iter()
@@ -209,6 +275,7 @@ mod tests {
         Labelled {
             query: "q".to_owned(),
             relevant: relevant.iter().map(|s| (*s).to_owned()).collect(),
+            must_contain: None,
         }
     }
 
@@ -218,6 +285,37 @@ mod tests {
 
     fn close(actual: f64, expected: f64) {
         assert!((actual - expected).abs() < 1e-9, "{actual} != {expected}");
+    }
+
+    #[test]
+    fn answers_are_scored_by_found_term_and_citation() {
+        let mut with_term = labelled(&["a"]);
+        with_term.must_contain = Some("Twenty".to_owned());
+        let items = [with_term.clone(), with_term, labelled(&["b"])];
+        let answers = [
+            Answered {
+                found: true,
+                text: "You get twenty days [1].",
+                cited: vec!["a"],
+            },
+            Answered {
+                found: true,
+                text: "Ask HR [1].",
+                cited: vec!["c"],
+            },
+            Answered {
+                found: false,
+                text: "I could not find this.",
+                cited: vec![],
+            },
+        ];
+
+        let m = answer_metrics(&items, &answers);
+
+        assert_eq!((m.queries, m.with_term), (3, 2));
+        close(m.answered, 2.0 / 3.0);
+        close(m.contains_term, 0.5);
+        close(m.cites_relevant, 1.0 / 3.0);
     }
 
     #[test]

@@ -3,5 +3,6 @@
 
 pub mod eval;
 pub mod filter;
+pub mod rerank;
 pub mod retrieve;
 pub mod segment;

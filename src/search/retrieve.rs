@@ -7,10 +7,14 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
-use super::{filter::Filter, segment};
+use super::{
+    filter::Filter,
+    rerank::{self, RerankReport},
+    segment,
+};
 use crate::{
     config::SearchSettings,
-    llm::{EmbedError, Embedder},
+    llm::{EmbedError, Embedder, rerank::Reranker},
     store::{
         self,
         collections::Collection,
@@ -48,6 +52,8 @@ pub struct Results {
     /// What a client should know about how this query was answered: a leg left out or empty,
     /// and why. Empty when both legs ran as configured.
     pub notes: Vec<String>,
+    /// What the reranker did, when one is configured (docs/rerank.md).
+    pub rerank: Option<RerankReport>,
     pub timings: Timings,
 }
 
@@ -55,6 +61,9 @@ pub struct Results {
 pub struct Timings {
     pub embed_ms: f64,
     pub retrieve_ms: f64,
+    /// Time spent reranking (0 when no reranker is configured).
+    #[serde(default)]
+    pub rerank_ms: f64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,10 +90,11 @@ pub enum SearchError {
     Store(#[from] store::Error),
 }
 
-/// Searches one collection.
+/// Searches one collection; with a reranker, its first hits are reordered by it.
 pub async fn search(
     pool: &PgPool,
     embedder: &dyn Embedder,
+    reranker: Option<&dyn Reranker>,
     collection: &Collection,
     request: &Request,
     settings: &SearchSettings,
@@ -134,7 +144,12 @@ pub async fn search(
     }
 
     let bm25 = settings.bm25();
-    let candidates = settings.candidates.max(request.top_k) as i64;
+    // The reranker may lift a hit from below top_k: it is sent top_n, then the list is cut.
+    let fetched = match reranker {
+        Some(_) => request.top_k.max(settings.rerank.top_n),
+        None => request.top_k,
+    };
+    let candidates = settings.candidates.max(fetched) as i64;
     // Every field is Copy: `..base` below copies them, so `base` serves both runs.
     let base = sql::Query {
         collection_id: collection.id,
@@ -142,10 +157,11 @@ pub async fn search(
         embedding: None,
         terms: &terms,
         mode,
-        top_k: request.top_k as i64,
+        top_k: fetched as i64,
         candidates,
         fusion,
         bm25,
+        postings_per_term: settings.postings_per_term as i64,
         filter: request.filter.as_ref(),
         principals: request.principals.as_deref(),
     };
@@ -193,12 +209,29 @@ pub async fn search(
         notes.push(note);
     }
     let retrieve_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let rerank = match reranker {
+        Some(reranker) => {
+            let (reranked, report) =
+                rerank::apply(reranker, query, hits, settings.rerank.top_n).await;
+            hits = reranked;
+            if let Some(error) = &report.error {
+                notes.push(format!(
+                    "the hits are in hybrid order: reranking failed ({error})"
+                ));
+            }
+            Some(report)
+        }
+        None => None,
+    };
+    hits.truncate(request.top_k);
+    let rerank_ms = rerank.as_ref().map_or(0.0, |report| report.ms);
     Ok(Results {
         hits,
         mode: request.mode,
         keyword_terms: terms.clone(),
         fusion,
         notes,
+        rerank,
         embedder: if embedder.is_local() {
             format!("{} (local)", embedder.model())
         } else {
@@ -207,6 +240,7 @@ pub async fn search(
         timings: Timings {
             embed_ms,
             retrieve_ms,
+            rerank_ms,
         },
     })
 }

@@ -46,6 +46,18 @@ pub struct Postings {
     delta: Delta,
 }
 
+/// BM25's defaults, for the stored read order of postings (`impact`); queries score with the
+/// configured values.
+const IMPACT_K1: f64 = 1.2;
+const IMPACT_B: f64 = 0.75;
+
+/// BM25's term-frequency factor of one posting, given the collection's mean chunk length.
+fn impact(tf: i32, chunk_terms: i32, mean_length: f64) -> f32 {
+    let tf = f64::from(tf);
+    let norm = 1.0 - IMPACT_B + IMPACT_B * f64::from(chunk_terms) / mean_length.max(1.0);
+    (tf / (tf + IMPACT_K1 * norm)) as f32
+}
+
 impl Postings {
     /// Adds one chunk: its id and its space-separated keyword terms.
     pub fn add(&mut self, chunk_id: Uuid, keywords: &str) {
@@ -73,17 +85,35 @@ impl Postings {
     /// transaction with [`apply`].
     pub async fn insert(self, conn: &mut PgConnection, collection_id: Uuid) -> Result<Delta> {
         if !self.terms.is_empty() {
+            // The mean length the impacts are computed with: the collection's, or (for its first
+            // document) these chunks' own.
+            let stored: Option<f64> = sqlx::query_scalar(
+                "SELECT terms::float8 / chunks FROM keyword_stats
+                 WHERE collection_id = $1 AND chunks > 0",
+            )
+            .bind(collection_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+            let mean_length =
+                stored.unwrap_or(self.delta.terms as f64 / self.delta.chunks.max(1) as f64);
+            let impacts: Vec<f32> = self
+                .tfs
+                .iter()
+                .zip(&self.chunk_terms)
+                .map(|(&tf, &length)| impact(tf, length, mean_length))
+                .collect();
             sqlx::query(
-                "INSERT INTO keyword_posting (collection_id, term, chunk_id, tf, chunk_terms)
-                 SELECT $1, p.term, p.chunk_id, p.tf, p.chunk_terms
-                 FROM unnest($2::uuid[], $3::text[], $4::int[], $5::int[])
-                      AS p(chunk_id, term, tf, chunk_terms)",
+                "INSERT INTO keyword_posting (collection_id, term, chunk_id, tf, chunk_terms, impact)
+                 SELECT $1, p.term, p.chunk_id, p.tf, p.chunk_terms, p.impact
+                 FROM unnest($2::uuid[], $3::text[], $4::int[], $5::int[], $6::real[])
+                      AS p(chunk_id, term, tf, chunk_terms, impact)",
             )
             .bind(collection_id)
             .bind(&self.chunk_ids)
             .bind(&self.terms)
             .bind(&self.tfs)
             .bind(&self.chunk_terms)
+            .bind(&impacts)
             .execute(&mut *conn)
             .await?;
         }

@@ -71,6 +71,8 @@ pub struct Query<'a> {
     pub candidates: i64,
     pub fusion: Fusion,
     pub bm25: Bm25,
+    /// Postings read per query term, best impact first; 0 reads them all (exhaustive BM25).
+    pub postings_per_term: i64,
     pub filter: Option<&'a Filter>,
     /// When set, only documents whose ACL is empty or names one of these principals.
     pub principals: Option<&'a [String]>,
@@ -153,17 +155,22 @@ pub async fn hybrid(executor: impl PgExecutor<'_>, query: &Query<'_>) -> Result<
     }
     qb.push("), keyword_leg AS (");
     if keyword {
-        // Ranked first, then scoped: the sorted scores are joined to their chunks in order until
-        // `candidates` pass the filter, not all of them.
+        // Ranked first, then scoped: the best 2 × candidates scores are checked against the
+        // scope, and every scored chunk only when fewer than `candidates` of those pass (a narrow
+        // filter). Either way the result is the scoped top `candidates`, ties broken by id.
         qb.push(
             "SELECT id, row_number() OVER (ORDER BY score DESC, id) AS rank, score FROM (
-                 SELECT k.chunk_id AS id, k.score
+                 SELECT chunk_id AS id, score FROM kw_top_scoped
+                 UNION
+                 SELECT k.chunk_id, k.score
                  FROM kw_scored k JOIN chunk c ON c.id = k.chunk_id
                       JOIN document d ON d.id = c.document_id
-                 WHERE",
-        );
+                 WHERE (SELECT count(*) FROM kw_top_scoped) < ",
+        )
+        .push_bind(query.candidates)
+        .push(" AND");
         push_scope(&mut qb, query);
-        qb.push(" ORDER BY k.score DESC, k.chunk_id LIMIT ")
+        qb.push(" ORDER BY score DESC, id LIMIT ")
             .push_bind(query.candidates)
             .push(") top");
     } else {
@@ -228,10 +235,11 @@ fn push_fusion(qb: &mut QueryBuilder<Postgres>, fusion: &Fusion) {
 /// Query terms scored at most: the rarest (highest IDF) of a longer query. A question has a dozen.
 pub const MAX_SCORED_TERMS: i64 = 64;
 
-/// The keyword leg's BM25 scores, as CTEs `kw_stats`, `kw_terms` and `kw_scored`: exhaustive
-/// Okapi BM25 over the collection's postings of the query's terms (no candidate is cut before it
-/// is scored), with IDF = ln(1 + (N − df + 0.5) / (df + 0.5)) and the collection's mean chunk
-/// length, from the statistics kept with every write (store::keywords).
+/// The keyword leg's BM25 scores, as CTEs `kw_stats`, `kw_terms`, `kw_postings` and `kw_scored`:
+/// Okapi BM25 with IDF = ln(1 + (N − df + 0.5) / (df + 0.5)) and the collection's mean chunk
+/// length, from the statistics kept with every write (store::keywords). Candidates are every
+/// chunk holding a query term (`postings_per_term` 0), or each term's `postings_per_term` best
+/// postings by stored impact; either way each candidate's score is exact.
 fn push_bm25(qb: &mut QueryBuilder<Postgres>, query: &Query<'_>) {
     qb.push(
         "kw_stats AS (
@@ -241,7 +249,7 @@ fn push_bm25(qb: &mut QueryBuilder<Postgres>, query: &Query<'_>) {
     .push_bind(query.collection_id)
     .push(
         "), kw_terms AS (
-             SELECT t.term, ln(1 + (s.n - t.chunks + 0.5) / (t.chunks + 0.5)) AS idf
+             SELECT t.term, t.chunks AS df, ln(1 + (s.n - t.chunks + 0.5) / (t.chunks + 0.5)) AS idf
              FROM keyword_term t, kw_stats s
              WHERE t.collection_id = ",
     )
@@ -250,8 +258,62 @@ fn push_bm25(qb: &mut QueryBuilder<Postgres>, query: &Query<'_>) {
     .push_bind(query.terms)
     .push("::text[]) ORDER BY idf DESC, t.term LIMIT ")
     .push_bind(MAX_SCORED_TERMS)
-    .push(
-        "), kw_scored AS (
+    .push("), ");
+    if query.postings_per_term > 0 {
+        // A rare term (held by at most `postings_per_term` chunks) is read whole; a common one
+        // contributes its best postings by impact. Every candidate is then scored exactly: a
+        // rare term's postings are all at hand, and a common term's are probed, one primary-key
+        // lookup per (candidate, common term) — OFFSET 0 keeps the planner from turning those
+        // probes into a scan of every posting of the common term. A chunk the bound leaves out
+        // holds only common terms, none of them among its best.
+        let m = query.postings_per_term;
+        qb.push(
+            "kw_rare AS (
+                 SELECT p.chunk_id, p.term, p.tf, p.chunk_terms
+                 FROM kw_terms q JOIN keyword_posting p ON p.term = q.term
+                 WHERE q.df <= ",
+        )
+        .push_bind(m)
+        .push(" AND p.collection_id = ")
+        .push_bind(query.collection_id)
+        .push(
+            "), kw_candidates AS (
+                 SELECT chunk_id FROM kw_rare
+                 UNION
+                 SELECT b.chunk_id FROM kw_terms q CROSS JOIN LATERAL (
+                     SELECT p.chunk_id FROM keyword_posting p
+                     WHERE p.collection_id = ",
+        )
+        .push_bind(query.collection_id)
+        .push(" AND p.term = q.term ORDER BY p.impact DESC LIMIT ")
+        .push_bind(m)
+        .push(") b WHERE q.df > ")
+        .push_bind(m)
+        .push(
+            "), kw_postings AS (
+                 SELECT chunk_id, term, tf, chunk_terms FROM kw_rare
+                 UNION ALL
+                 SELECT k.chunk_id, q.term, p.tf, p.chunk_terms
+                 FROM kw_candidates k CROSS JOIN kw_terms q CROSS JOIN LATERAL (
+                     SELECT p.tf, p.chunk_terms FROM keyword_posting p
+                     WHERE p.collection_id = ",
+        )
+        .push_bind(query.collection_id)
+        .push(" AND p.term = q.term AND p.chunk_id = k.chunk_id OFFSET 0) p WHERE q.df > ")
+        .push_bind(m)
+        .push("), ");
+    } else {
+        qb.push(
+            "kw_postings AS (
+                 SELECT p.chunk_id, p.term, p.tf, p.chunk_terms
+                 FROM kw_terms q JOIN keyword_posting p ON p.term = q.term
+                 WHERE p.collection_id = ",
+        )
+        .push_bind(query.collection_id)
+        .push("), ");
+    }
+    qb.push(
+        "kw_scored AS (
              SELECT p.chunk_id, sum(q.idf * p.tf * (",
     )
     .push_bind(query.bm25.k1)
@@ -263,9 +325,17 @@ fn push_bm25(qb: &mut QueryBuilder<Postgres>, query: &Query<'_>) {
     .push_bind(query.bm25.b)
     .push(
         "::float8 * p.chunk_terms / s.mean_length))) AS score
-             FROM kw_terms q JOIN keyword_posting p ON p.term = q.term, kw_stats s
-             WHERE p.collection_id = ",
+             FROM kw_postings p JOIN kw_terms q ON q.term = p.term, kw_stats s
+             GROUP BY p.chunk_id),
+         kw_top AS (SELECT chunk_id, score FROM kw_scored ORDER BY score DESC, chunk_id LIMIT ",
     )
-    .push_bind(query.collection_id)
-    .push(" GROUP BY p.chunk_id)");
+    .push_bind(query.candidates.saturating_mul(2))
+    .push(
+        "), kw_top_scoped AS (
+             SELECT k.chunk_id, k.score FROM kw_top k JOIN chunk c ON c.id = k.chunk_id
+                  JOIN document d ON d.id = c.document_id
+             WHERE",
+    );
+    push_scope(qb, query);
+    qb.push(")");
 }

@@ -136,6 +136,7 @@ fn query<'a>(collection: &Collection, terms: &'a [String]) -> search::Query<'a> 
         candidates: 50,
         fusion: settings.fusion(),
         bm25: settings.bm25(),
+        postings_per_term: 0,
         filter: None,
         principals: None,
     }
@@ -426,6 +427,7 @@ async fn search(
     retrieve::search(
         &db.pool,
         embedder,
+        None,
         collection,
         &Request {
             query: query.to_owned(),
@@ -522,4 +524,77 @@ async fn a_chinese_query_leans_on_the_keyword_leg_when_the_embedder_reads_englis
         "{:?}",
         unmatched.notes
     );
+}
+
+#[tokio::test]
+async fn a_configured_reranker_reorders_the_hits_and_a_failing_one_leaves_hybrid_order() {
+    use crate::harness::rerank::{FakeRerank, Fault, fake_order};
+    let db = TestDb::migrated().await;
+    let fake = FakeOpenAi::start().await;
+    let settings = EmbeddingSettings {
+        dimensions: 8,
+        ..embedding_settings(&fake)
+    };
+    let embedder: Arc<dyn Embedder> = llm::embedder(&settings).unwrap();
+    let c = api_collection(&db, embedder.as_ref()).await;
+    let rerank = FakeRerank::start().await;
+    let mut search_settings = search_settings();
+    search_settings.rerank.base_url = Some(rerank.base_url());
+    search_settings.rerank.api_key = Some("sk-test".to_owned().into());
+    let reranker = llm::rerank::reranker(&search_settings.rerank.settings())
+        .unwrap()
+        .expect("a base URL turns reranking on");
+    async fn run(
+        db: &TestDb,
+        embedder: &dyn Embedder,
+        reranker: Option<&dyn llm::rerank::Reranker>,
+        c: &Collection,
+        settings: &adbrag::config::SearchSettings,
+    ) -> retrieve::Results {
+        retrieve::search(
+            &db.pool,
+            embedder,
+            reranker,
+            c,
+            &Request {
+                query: "is it a claim".to_owned(),
+                top_k: 3,
+                mode: Mode::Hybrid,
+                filter: None,
+                principals: None,
+            },
+            settings,
+        )
+        .await
+        .unwrap()
+    }
+
+    let e = embedder.as_ref();
+    let hybrid = run(&db, e, None, &c, &search_settings).await;
+    let reranked = run(&db, e, Some(reranker.as_ref()), &c, &search_settings).await;
+    rerank.push_fault(Fault::MalformedBody);
+    let failed = run(&db, e, Some(reranker.as_ref()), &c, &search_settings).await;
+
+    let texts: Vec<String> = hybrid.hits.iter().map(|h| h.text.clone()).collect();
+    let expected: Vec<&str> = fake_order("is it a claim", &texts)
+        .into_iter()
+        .map(|i| texts[i].as_str())
+        .collect();
+    let order = |r: &retrieve::Results| r.hits.iter().map(|h| h.text.clone()).collect::<Vec<_>>();
+    assert_eq!(order(&reranked), expected);
+    let report = reranked.rerank.as_ref().unwrap();
+    assert!(report.applied && report.error.is_none(), "{report:?}");
+    assert!(reranked.timings.rerank_ms > 0.0);
+    assert_eq!(
+        order(&failed),
+        texts,
+        "a failed rerank keeps the hybrid order"
+    );
+    assert!(!failed.rerank.as_ref().unwrap().applied);
+    assert!(
+        failed.notes.iter().any(|n| n.contains("reranking failed")),
+        "{:?}",
+        failed.notes
+    );
+    assert!(hybrid.rerank.is_none());
 }

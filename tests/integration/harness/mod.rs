@@ -3,6 +3,7 @@
 
 pub mod db;
 pub mod openai;
+pub mod rerank;
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -68,6 +69,8 @@ pub fn search_settings() -> SearchSettings {
         vector_weight: 1.0,
         keyword_weight: 0.75,
         unreadable_vector_weight: 0.0,
+        postings_per_term: 200,
+        rerank: Default::default(),
         ef_search: 100,
     }
 }
@@ -146,6 +149,7 @@ impl TestApp {
         let app = api::router(AppState::new(
             db.pool.clone(),
             embedder,
+            None,
             Arc::new(pipeline),
             Arc::new(answerer),
             search_settings(),
