@@ -528,10 +528,8 @@ pub fn tempdir() -> std::path::PathBuf {
     dir
 }
 
-/// The embedded default: no API at all, vectors from the local MiniLM (fetched by scripts/models.sh).
-#[tokio::test]
-async fn the_local_embedder_ingests_offline_and_finds_the_closest_passage() {
-    let db = TestDb::migrated().await;
+/// The embedded default's settings and embedder: no API, the local MiniLM (scripts/models.sh).
+pub async fn local_embedder() -> (EmbeddingSettings, Arc<dyn Embedder>) {
     let models_dir = std::env::var("ADBRAG_MODELS_DIR").unwrap_or_else(|_| "models".into());
     let settings = EmbeddingSettings {
         base_url: None,
@@ -542,6 +540,14 @@ async fn the_local_embedder_ingests_offline_and_finds_the_closest_passage() {
     let embedder = llm::embedder(&settings).unwrap_or_else(|err| {
         panic!("{err} (run scripts/models.sh; ADBRAG_MODELS_DIR={models_dir})")
     });
+    (settings, embedder)
+}
+
+/// The embedded default: no API at all, vectors from the local MiniLM (fetched by scripts/models.sh).
+#[tokio::test]
+async fn the_local_embedder_ingests_offline_and_finds_the_closest_passage() {
+    let db = TestDb::migrated().await;
+    let (settings, embedder) = local_embedder().await;
     let ingest = ingest_settings();
     let counter = adbrag::ingest::token_counter(&ingest, &settings, embedder.as_ref()).unwrap();
     let pipeline = Pipeline::new(

@@ -484,16 +484,7 @@ async fn queries_the_keyword_leg_cannot_use_get_vector_results_and_say_why() {
 #[tokio::test]
 async fn a_chinese_query_leans_on_the_keyword_leg_when_the_embedder_reads_english_only() {
     let db = TestDb::migrated().await;
-    let models_dir = std::env::var("ADBRAG_MODELS_DIR").unwrap_or_else(|_| "models".into());
-    let settings = EmbeddingSettings {
-        base_url: None,
-        api_key: None,
-        models_dir: models_dir.clone().into(),
-        ..embedding_settings(&FakeOpenAi::start().await)
-    };
-    let embedder = llm::embedder(&settings).unwrap_or_else(|err| {
-        panic!("{err} (run scripts/models.sh; ADBRAG_MODELS_DIR={models_dir})")
-    });
+    let (_, embedder) = crate::ingest::local_embedder().await;
     assert!(!embedder.reads_chinese());
     let c = api_collection(&db, embedder.as_ref()).await;
 
