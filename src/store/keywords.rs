@@ -124,34 +124,44 @@ impl Postings {
 /// Deletes the postings of a document's chunks (before the chunks themselves go) and returns the
 /// statistics' change, negative.
 pub async fn remove_document(conn: &mut PgConnection, document_id: Uuid) -> Result<Delta> {
-    let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT p.term, count(*) FROM keyword_posting p
-         WHERE p.chunk_id IN (SELECT id FROM chunk WHERE document_id = $1)
-         GROUP BY p.term",
+    let chunk_ids: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM chunk WHERE document_id = $1")
+        .bind(document_id)
+        .fetch_all(&mut *conn)
+        .await?;
+    delete_postings(conn, &chunk_ids).await
+}
+
+/// Deletes these chunks' postings in one statement and returns what they counted, negative: a row
+/// per term, and one row (no term) with the chunks and their total length.
+async fn delete_postings(conn: &mut PgConnection, chunk_ids: &[Uuid]) -> Result<Delta> {
+    if chunk_ids.is_empty() {
+        return Ok(Delta::default());
+    }
+    let rows: Vec<(Option<String>, i64, i64)> = sqlx::query_as(
+        "WITH gone AS (
+             DELETE FROM keyword_posting WHERE chunk_id = ANY($1)
+             RETURNING term, chunk_id, chunk_terms)
+         SELECT term, count(*), 0::bigint FROM gone GROUP BY term
+         UNION ALL
+         SELECT NULL, count(*), coalesce(sum(chunk_terms), 0)::bigint
+         FROM (SELECT DISTINCT chunk_id, chunk_terms FROM gone) chunks",
     )
-    .bind(document_id)
+    .bind(chunk_ids)
     .fetch_all(&mut *conn)
     .await?;
-    let (chunks, terms): (i64, Option<i64>) = sqlx::query_as(
-        "SELECT count(*), sum(chunk_terms)::bigint FROM (
-             SELECT DISTINCT ON (p.chunk_id) p.chunk_terms FROM keyword_posting p
-             WHERE p.chunk_id IN (SELECT id FROM chunk WHERE document_id = $1)) c",
-    )
-    .bind(document_id)
-    .fetch_one(&mut *conn)
-    .await?;
-    sqlx::query(
-        "DELETE FROM keyword_posting
-         WHERE chunk_id IN (SELECT id FROM chunk WHERE document_id = $1)",
-    )
-    .bind(document_id)
-    .execute(&mut *conn)
-    .await?;
-    Ok(Delta {
-        chunks: -chunks,
-        terms: -terms.unwrap_or(0),
-        per_term: rows.into_iter().map(|(term, n)| (term, -n)).collect(),
-    })
+    let mut delta = Delta::default();
+    for (term, n, length) in rows {
+        match term {
+            Some(term) => {
+                delta.per_term.insert(term, -n);
+            }
+            None => {
+                delta.chunks = -n;
+                delta.terms = -length;
+            }
+        }
+    }
+    Ok(delta)
 }
 
 /// Applies a delta to a collection's statistics: terms in sorted order (see the module docs), then
@@ -245,29 +255,7 @@ pub async fn reindex_stale(
         };
         let ids: Vec<Uuid> = batch.iter().map(|(id, ..)| *id).collect();
         // What the old postings of these chunks counted (none before migration 0005).
-        let old: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT term, count(*) FROM keyword_posting WHERE chunk_id = ANY($1) GROUP BY term",
-        )
-        .bind(&ids)
-        .fetch_all(&mut *tx)
-        .await?;
-        let (old_chunks, old_terms): (i64, Option<i64>) = sqlx::query_as(
-            "SELECT count(*), sum(chunk_terms)::bigint FROM (
-                 SELECT DISTINCT ON (chunk_id) chunk_terms FROM keyword_posting
-                 WHERE chunk_id = ANY($1)) c",
-        )
-        .bind(&ids)
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM keyword_posting WHERE chunk_id = ANY($1)")
-            .bind(&ids)
-            .execute(&mut *tx)
-            .await?;
-        let mut delta = Delta {
-            chunks: -old_chunks,
-            terms: -old_terms.unwrap_or(0),
-            per_term: old.into_iter().map(|(term, n)| (term, -n)).collect(),
-        };
+        let mut delta = delete_postings(&mut tx, &ids).await?;
         let mut postings = Postings::default();
         let mut all_keywords = Vec::with_capacity(batch.len());
         for (id, _, title, headings, text) in &batch {
