@@ -4,6 +4,8 @@
 //! (`tokens` counts them), `pipeline` embeds and writes, one transaction per document.
 
 pub mod chunk;
+pub mod event;
+pub mod object;
 pub mod parse;
 pub mod pipeline;
 pub mod source;

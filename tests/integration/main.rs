@@ -9,6 +9,7 @@ mod fake_openai;
 mod harness;
 mod ingest;
 mod keywords;
+mod object_store;
 mod rerank;
 mod search_filter;
 mod store_collections;

@@ -3,6 +3,7 @@
 
 pub mod db;
 pub mod openai;
+pub mod oss;
 pub mod rerank;
 
 use std::{net::SocketAddr, sync::Arc};

@@ -1,0 +1,1 @@
+//! Object stores: OSS, S3-compatible stores and local files, through opendal.

@@ -1,0 +1,1 @@
+//! Object sources against real servers: the fake OSS and an S3-compatible emulator.
