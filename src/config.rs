@@ -9,6 +9,11 @@ use std::{convert::Infallible, net::SocketAddr, path::PathBuf, time::Duration};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use secrecy::{ExposeSecret, SecretString};
 
+mod queue;
+pub use queue::{
+    FcArgs, JobsArgs, JobsCommand, ObjectStoreArgs, QueueArgs, RouteSettings, WorkerArgs,
+};
+
 /// adbrag: answers with citations from the documents in your OSS buckets.
 #[derive(Debug, Parser)]
 #[command(name = "adbrag", version, about, propagate_version = true)]
@@ -36,6 +41,13 @@ pub enum Command {
     Ask(Box<AskArgs>),
     /// Create, list and revoke API keys.
     Keys(KeysArgs),
+    /// Serve Function Compute's custom runtime: OSS trigger events on POST /invoke.
+    Fc(Box<FcArgs>),
+    /// Process queued ingest jobs (OSS events, backfills) until SIGTERM, or until none is left
+    /// with --drain.
+    Worker(Box<WorkerArgs>),
+    /// List the ingest queue's jobs, retry dead ones, cancel one.
+    Jobs(JobsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -218,7 +230,9 @@ pub struct MigrateArgs {
 
 #[derive(Debug, Args)]
 pub struct IngestArgs {
-    /// Files or directories to ingest; directories are walked recursively (hidden entries skipped).
+    /// Files or directories to ingest; directories are walked recursively (hidden entries
+    /// skipped). `oss://bucket/prefix` or `s3://bucket/prefix` backfills every object under the
+    /// prefix through the queue.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
 
@@ -242,6 +256,12 @@ pub struct IngestArgs {
 
     #[command(flatten)]
     pub ingest: IngestSettings,
+
+    #[command(flatten)]
+    pub objects: ObjectStoreArgs,
+
+    #[command(flatten)]
+    pub queue: QueueArgs,
 }
 
 /// Which embedding model turns chunks into vectors.

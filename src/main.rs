@@ -32,6 +32,9 @@ fn main() -> ExitCode {
             Command::Eval(args) => cli::eval::run(*args).await,
             Command::Ask(args) => cli::ask::run(*args).await,
             Command::Keys(args) => cli::keys::run(args).await,
+            Command::Fc(args) => cli::fc::run(*args).await,
+            Command::Worker(args) => cli::worker::run(*args).await,
+            Command::Jobs(args) => cli::jobs::run(args).await,
         }
     });
     match result {

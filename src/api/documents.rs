@@ -236,6 +236,15 @@ pub async fn upload(
             ))
         }
         Err(IngestError::Store(err)) => Err(err.into()),
+        Err(err @ IngestError::EmbedderMismatch { .. }) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "embedder_mismatch",
+            err.to_string(),
+        )),
+        // The provider or the object store is down: not the document's fault, nothing stored.
+        Err(err) if !err.is_document_fault() => Err(ApiError::unavailable(format!(
+            "{err}; nothing was stored: retry the upload later"
+        ))),
         Err(err) => {
             let document = documents::find_by_source(&state.pool, collection.id, &uri).await?;
             Err(ApiError::new(

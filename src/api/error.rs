@@ -130,9 +130,14 @@ impl From<store::Error> for ApiError {
             E::DocumentNotFound(_) => (StatusCode::NOT_FOUND, "document_not_found"),
             E::JobNotFound(_) => (StatusCode::NOT_FOUND, "job_not_found"),
             E::KeyNotFound(_) => (StatusCode::NOT_FOUND, "key_not_found"),
+            E::JobNotInState { .. } => (StatusCode::CONFLICT, "job_not_in_state"),
+            E::LeaseLost(_) => (StatusCode::CONFLICT, "job_taken_over"),
             E::DimensionMismatch { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "dimension_mismatch"),
             E::Connect { .. } => {
                 return Self::unavailable("the database is unreachable; retry later");
+            }
+            E::Database(_) if err.is_transient() => {
+                return Self::unavailable("the database is unavailable (restarting or overloaded); retry later");
             }
             E::Config(_) | E::Database(_) => return Self::internal(&err),
         };

@@ -7,6 +7,7 @@ mod chat;
 mod collections;
 mod documents;
 mod error;
+pub mod fc;
 mod health;
 mod metrics;
 mod openai;

@@ -1,4 +1,5 @@
-//! `adbrag ingest <file|dir>… --collection NAME`: ingest local files, with progress and a summary.
+//! `adbrag ingest <file|dir>… --collection NAME`: ingest local files, with progress and a summary;
+//! `adbrag ingest oss://bucket/prefix …` backfills every object under a prefix through the queue.
 
 use std::{io::IsTerminal, sync::Mutex, time::Instant};
 
@@ -24,6 +25,21 @@ use crate::{
 };
 
 pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
+    let remote: Vec<&str> = args
+        .paths
+        .iter()
+        .filter_map(|path| path.to_str())
+        .filter(|path| path.starts_with("oss://") || path.starts_with("s3://"))
+        .collect();
+    if !remote.is_empty() {
+        if remote.len() != args.paths.len() {
+            bail!(
+                "give either local paths or oss:// / s3:// prefixes, not both: run adbrag ingest once for each"
+            );
+        }
+        let prefixes = remote.iter().map(|p| (*p).to_owned()).collect();
+        return super::backfill::run(args, prefixes).await;
+    }
     let files = source::discover(&args.paths)?;
     if files.is_empty() {
         bail!("no files found under the given paths: check them, hidden files are skipped");
@@ -117,7 +133,7 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
 }
 
 /// The named collection; a missing one is created for the configured embedder and chunking.
-async fn find_or_create(
+pub(super) async fn find_or_create(
     pool: &sqlx::PgPool,
     args: &IngestArgs,
     embedder: &dyn llm::Embedder,
@@ -153,7 +169,7 @@ async fn find_or_create(
     }
 }
 
-fn progress_bar(total: u64) -> ProgressBar {
+pub(super) fn progress_bar(total: u64) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         // Not a terminal: plain lines only (`println` on a hidden bar still prints).
         return ProgressBar::hidden();

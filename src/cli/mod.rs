@@ -2,11 +2,15 @@
 
 pub mod ask;
 pub mod eval;
+pub mod fc;
+pub mod backfill;
 pub mod ingest;
+pub mod jobs;
 pub mod keys;
 pub mod migrate;
 pub mod search;
 pub mod serve;
+pub mod worker;
 
 /// A `--filter` argument: JSON, in the grammar of docs/api.md.
 fn filter(text: Option<&str>) -> anyhow::Result<Option<crate::search::filter::Filter>> {

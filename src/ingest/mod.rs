@@ -5,9 +5,11 @@
 
 pub mod chunk;
 pub mod event;
+pub mod lease;
 pub mod object;
 pub mod parse;
 pub mod pipeline;
+pub mod queue;
 pub mod source;
 pub mod tokens;
 

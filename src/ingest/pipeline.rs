@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::{
     chunk::{self, Chunk, ChunkOptions},
+    lease,
     parse::{self, ParseError, ParseLimits},
     source::SourceObject,
     tokens::TokenCounter,
@@ -25,7 +26,7 @@ use crate::{
         collections::Collection,
         documents::{self, NewChunk, NewDocument, WriteOutcome},
         embedding_cache,
-        jobs::{self, JobKind, NewJob},
+        jobs::{self, Job, JobKind, NewJob},
         sha256,
     },
 };
@@ -82,8 +83,37 @@ pub enum IngestError {
     },
     #[error(transparent)]
     Embed(#[from] EmbedError),
+    /// The object store could not give the object (denied, unreachable, misconfigured).
+    #[error("{0}")]
+    Fetch(String),
     #[error(transparent)]
     Store(#[from] store::Error),
+}
+
+impl IngestError {
+    /// The document itself is at fault (it cannot be parsed, is empty, too large, or the provider
+    /// refused its text): the failure is recorded on the document and not retried. Anything else —
+    /// the database, OSS or the embedding API down, a misconfiguration — is retried and never
+    /// blamed on the document.
+    pub fn is_document_fault(&self) -> bool {
+        match self {
+            IngestError::TooLarge { .. }
+            | IngestError::Parse(_)
+            | IngestError::ParseTimeout(_)
+            | IngestError::ParserCrashed(_)
+            | IngestError::NoChunks
+            | IngestError::TooManyChunks { .. } => true,
+            // 400/413/422: this input was refused; 401, 403, 404, 429 are the account's or the
+            // configuration's problem.
+            IngestError::Embed(EmbedError::Rejected { status, .. }) => {
+                matches!(status, 400 | 413 | 422)
+            }
+            IngestError::Embed(_)
+            | IngestError::EmbedderMismatch { .. }
+            | IngestError::Fetch(_)
+            | IngestError::Store(_) => false,
+        }
+    }
 }
 
 impl From<sqlx::Error> for IngestError {
@@ -115,6 +145,20 @@ pub enum Outcome {
     Stale,
 }
 
+impl Outcome {
+    /// The word a finished job records (`ingest_job.outcome`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Written { .. } => "written",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Stale => "stale",
+        }
+    }
+}
+
+/// How long an in-process job's lease lasts without renewal (renewed every third of it).
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+
 /// Tokens kept free in the embedding model's input for the title and headings of a chunk.
 const EMBED_CONTEXT_TOKENS: usize = 64;
 
@@ -125,6 +169,7 @@ pub struct Pipeline {
     limits: Limits,
     chunking: ChunkOptions,
     worker: String,
+    lease: Duration,
 }
 
 /// A chunk ready to embed and store.
@@ -161,7 +206,31 @@ impl Pipeline {
             limits,
             chunking,
             worker,
+            lease: DEFAULT_LEASE,
         }
+    }
+
+    /// The lease its jobs hold (`ADBRAG_JOB_LEASE`).
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.max(Duration::from_secs(1));
+        self
+    }
+
+    pub fn lease(&self) -> Duration {
+        self.lease
+    }
+
+    /// Who this process is in `ingest_job.worker`: host and process id.
+    pub fn worker(&self) -> &str {
+        &self.worker
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub fn max_object_bytes(&self) -> u64 {
+        self.limits.max_object_bytes
     }
 
     pub fn embedder(&self) -> &Arc<dyn Embedder> {
@@ -206,7 +275,9 @@ impl Pipeline {
         )
     }
 
-    /// Ingests one object as a new version of its document, recording the attempt as a job.
+    /// Ingests one object as a new version of its document, recording the attempt as a job of its
+    /// own (leased, so a killed process leaves no job `running` for ever). A failure is recorded
+    /// on the job, and on the document when the document is at fault.
     pub async fn ingest(
         &self,
         collection: &Collection,
@@ -225,32 +296,70 @@ impl Pipeline {
                 event_time: Some(object.modified),
                 idempotency_key: None,
                 max_attempts: 1,
+                payload: serde_json::json!({}),
             },
             &self.worker,
+            self.lease,
         )
         .await?;
-        let span = tracing::info_span!("ingest", job = %job.id, collection = %collection.name);
         let (uri, modified) = (object.uri.clone(), object.modified);
-        let result =
-            tracing::Instrument::instrument(self.run(collection, object, job.id), span).await;
+        let result = self.ingest_claimed(collection, object, &job).await;
         if let Err(err) = &result {
-            let reason = err.to_string();
-            tracing::warn!(job = %job.id, error = %reason, "ingest failed");
-            let mut conn = self.pool.acquire().await?;
-            if !matches!(err, IngestError::Store(_)) {
-                documents::record_failure(&mut conn, collection.id, &uri, modified, &reason)
-                    .await?;
-            }
-            jobs::fail(&mut *conn, job.id, &reason, None).await?;
+            // One attempt only: a transient failure makes the job `dead` (retry it later), a
+            // document's fault makes it `failed`.
+            self.record_failure(collection, &uri, modified, &job, err, Some(Duration::ZERO))
+                .await?;
         }
         result
+    }
+
+    /// Ingests one object under a claimed job, holding its lease: the job's success is written in
+    /// the document's transaction, so both are kept or neither. On failure nothing is recorded:
+    /// the caller decides ([`Pipeline::record_failure`]).
+    pub async fn ingest_claimed(
+        &self,
+        collection: &Collection,
+        object: SourceObject,
+        claim: &Job,
+    ) -> Result<Ingested, IngestError> {
+        let span = tracing::info_span!("ingest", job = %claim.id, collection = %collection.name);
+        let work = tracing::Instrument::instrument(self.run(collection, object, claim), span);
+        lease::hold(&self.pool, claim, self.lease, work).await
+    }
+
+    /// Records that a claimed attempt failed: on the document when it is at fault (its previous
+    /// version stays searchable), and on the job, which is retried after `retry_in` unless the
+    /// document is at fault (then it is `failed`) or its attempts are spent (then it is `dead`).
+    pub async fn record_failure(
+        &self,
+        collection: &Collection,
+        uri: &str,
+        modified: chrono::DateTime<chrono::Utc>,
+        claim: &Job,
+        err: &IngestError,
+        retry_in: Option<Duration>,
+    ) -> Result<Job, store::Error> {
+        let reason = err.to_string();
+        if matches!(err, IngestError::Store(store::Error::LeaseLost(_))) {
+            tracing::warn!(job = %claim.id, "the job was taken over or cancelled; this attempt's result is discarded");
+            return Ok(claim.clone());
+        }
+        tracing::warn!(job = %claim.id, error = %reason, "ingest failed");
+        let mut conn = self.pool.acquire().await?;
+        let retry_in = if err.is_document_fault() {
+            documents::record_failure(&mut conn, collection.id, uri, modified, &reason).await?;
+            None
+        } else {
+            retry_in
+        };
+        jobs::fail(&mut *conn, claim, &reason, retry_in).await
     }
 
     async fn run(
         &self,
         collection: &Collection,
         object: SourceObject,
-        job_id: Uuid,
+        claim: &Job,
     ) -> Result<Ingested, IngestError> {
         self.check_collection(collection)?;
         let size = object.bytes.len() as u64;
@@ -277,7 +386,7 @@ impl Pipeline {
         let mut conn = self.pool.acquire().await?;
         if let Some(outcome) = documents::refresh(&mut conn, &document).await? {
             drop(conn);
-            return self.finish(job_id, outcome, 0, 0, 0).await;
+            return self.finish(claim, outcome, 0, 0, 0).await;
         }
         drop(conn);
 
@@ -318,7 +427,8 @@ impl Pipeline {
         )
         .await?;
         let document_id = outcome_document(&outcome);
-        jobs::succeed(&mut *tx, job_id, document_id).await?;
+        let done: Outcome = outcome.clone().into();
+        jobs::succeed(&mut *tx, claim, document_id, done.as_str()).await?;
         tx.commit().await?;
         tracing::info!(
             document = %document_id.map_or_else(|| "none (stale)".to_owned(), |id| id.to_string()),
@@ -329,9 +439,9 @@ impl Pipeline {
             "ingested"
         );
         Ok(Ingested {
-            job_id,
+            job_id: claim.id,
             document_id,
-            outcome: outcome.into(),
+            outcome: done,
             chunks: chunks.len(),
             embedded: new_entries.len(),
             cache_hits,
@@ -340,18 +450,19 @@ impl Pipeline {
 
     async fn finish(
         &self,
-        job_id: Uuid,
+        claim: &Job,
         outcome: WriteOutcome,
         chunks: usize,
         embedded: usize,
         cache_hits: usize,
     ) -> Result<Ingested, IngestError> {
         let document_id = outcome_document(&outcome);
-        jobs::succeed(&self.pool, job_id, document_id).await?;
+        let done: Outcome = outcome.into();
+        jobs::succeed(&self.pool, claim, document_id, done.as_str()).await?;
         Ok(Ingested {
-            job_id,
+            job_id: claim.id,
             document_id,
-            outcome: outcome.into(),
+            outcome: done,
             chunks,
             embedded,
             cache_hits,

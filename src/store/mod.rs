@@ -43,8 +43,19 @@ pub enum Error {
     DocumentNotFound(Uuid),
     #[error("API key '{0}' not found: `adbrag keys list` shows the keys that exist")]
     KeyNotFound(String),
-    #[error("ingest job {0} not found")]
+    #[error("ingest job {0} not found: `adbrag jobs list` shows the jobs that exist")]
     JobNotFound(Uuid),
+    #[error(
+        "ingest job {0} was taken over by another worker or cancelled (this attempt's lease ran out): its result was discarded"
+    )]
+    LeaseLost(Uuid),
+    #[error("ingest job {id} is {status} and cannot be {action}: only {allowed} jobs can")]
+    JobNotInState {
+        id: Uuid,
+        status: jobs::JobStatus,
+        action: &'static str,
+        allowed: &'static str,
+    },
     #[error(
         "chunk {ordinal} has a {actual}-dimension embedding but the collection stores {expected}: check the embedding model and its `dimensions` setting"
     )]
@@ -68,9 +79,59 @@ pub enum Error {
     Database(#[from] sqlx::Error),
 }
 
+impl Error {
+    /// A failure of the database itself (unreachable, restarting, out of connections, a
+    /// serialisation conflict), not of what was asked of it: the same request may succeed later.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Connect { .. } => true,
+            Error::Database(err) => is_transient_sqlx(err),
+            _ => false,
+        }
+    }
+}
+
+fn is_transient_sqlx(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_) => true,
+        // SQLSTATE classes: 08 connection exception, 53 insufficient resources, 57P0x the server
+        // shutting down or restarting, 40001/40P01 serialisation failure and deadlock.
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08")
+                || code.starts_with("53")
+                || code.starts_with("57P")
+                || code == "40001"
+                || code == "40P01"
+        }),
+        _ => false,
+    }
+}
+
 /// Opens a pool and proves the database answers, or says why it does not and what to do.
 pub async fn connect(settings: &DatabaseSettings) -> Result<PgPool> {
     connect_with_session(settings, &[]).await
+}
+
+/// A pool that connects on first use: start-up does not depend on the database being reachable
+/// (the Function Compute handler answers "retry" per invocation instead of crash-looping).
+pub fn connect_lazy(settings: &DatabaseSettings) -> Result<PgPool> {
+    let options: PgConnectOptions =
+        settings
+            .url()?
+            .parse()
+            .map_err(|err: sqlx::Error| ConfigError::Invalid {
+                name: "DATABASE_URL",
+                problem: err.to_string(),
+            })?;
+    Ok(PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(settings.connect_timeout())
+        .connect_lazy_with(options))
 }
 
 /// [`connect`], with session settings (`SET name = value`) sent at connection start-up, so they

@@ -314,7 +314,7 @@ async fn a_refusal_is_not_retried_and_the_job_fails_with_the_providers_message()
 }
 
 #[tokio::test]
-async fn server_errors_past_the_retry_budget_fail_the_job_and_keep_the_previous_version() {
+async fn server_errors_past_the_retry_budget_leave_the_job_dead_and_the_document_untouched() {
     let s = setup().await;
     ingest(&s, object("handbook.md", handbook(None), 1))
         .await
@@ -346,12 +346,19 @@ async fn server_errors_past_the_retry_budget_fail_the_job_and_keep_the_previous_
         (document.status, document.version),
         (DocumentStatus::Ready, 1)
     );
+    // An outage is not the document's fault: nothing is recorded on it. The job is `dead`
+    // (retry it once the provider is back), with the reason.
+    assert_eq!(document.error, None, "{document:?}");
+    let job: (String, Option<String>) = sqlx::query_as(
+        "SELECT status, last_error FROM ingest_job ORDER BY created_at DESC LIMIT 1",
+    )
+    .fetch_one(&s.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(job.0, "dead");
     assert!(
-        document
-            .error
-            .as_deref()
-            .is_some_and(|e| e.contains("kept failing")),
-        "{document:?}"
+        job.1.as_deref().is_some_and(|e| e.contains("kept failing")),
+        "{job:?}"
     );
 }
 

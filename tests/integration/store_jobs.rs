@@ -29,6 +29,7 @@ fn upsert(collection_id: Uuid, key: &str) -> NewJob {
         event_time: None,
         idempotency_key: Some(format!("bucket/{key}@etag-1")),
         max_attempts: 2,
+        payload: serde_json::json!({}),
     }
 }
 
@@ -134,7 +135,7 @@ async fn a_job_whose_worker_died_is_claimed_again_after_its_lease() {
 }
 
 #[tokio::test]
-async fn a_failing_job_is_retried_until_its_attempts_run_out_keeping_the_reason() {
+async fn a_failing_job_is_retried_until_its_attempts_run_out_then_is_dead_keeping_the_reason() {
     let (db, collection) = setup().await;
     let mut conn = db.pool.acquire().await.unwrap();
     jobs::enqueue(&mut conn, &upsert(collection, "a.pdf"))
@@ -145,7 +146,7 @@ async fn a_failing_job_is_retried_until_its_attempts_run_out_keeping_the_reason(
     let first = jobs::claim(&db.pool, "w", lease).await.unwrap().unwrap();
     let retried = jobs::fail(
         &db.pool,
-        first.id,
+        &first,
         "embedding API throttled",
         Some(Duration::ZERO),
     )
@@ -154,7 +155,7 @@ async fn a_failing_job_is_retried_until_its_attempts_run_out_keeping_the_reason(
     let second = jobs::claim(&db.pool, "w", lease).await.unwrap().unwrap();
     let failed = jobs::fail(
         &db.pool,
-        second.id,
+        &second,
         "embedding API throttled",
         Some(Duration::ZERO),
     )
@@ -166,7 +167,9 @@ async fn a_failing_job_is_retried_until_its_attempts_run_out_keeping_the_reason(
         (JobStatus::Queued, None)
     );
     assert_eq!(second.attempts, 2);
-    assert_eq!(failed.status, JobStatus::Failed);
+    // Transient failures that outlast the attempts make the job `dead` (an operator retries it
+    // once the cause is fixed), not `failed`, which is a verdict on the document.
+    assert_eq!(failed.status, JobStatus::Dead);
     assert_eq!(
         failed.last_error.as_deref(),
         Some("embedding API throttled")
@@ -185,7 +188,7 @@ async fn a_retry_waits_for_its_delay_and_a_success_names_the_document() {
     let lease = Duration::from_secs(60);
     let job = jobs::claim(&db.pool, "w", lease).await.unwrap().unwrap();
 
-    jobs::fail(&db.pool, job.id, "timeout", Some(Duration::from_secs(3600)))
+    jobs::fail(&db.pool, &job, "timeout", Some(Duration::from_secs(3600)))
         .await
         .unwrap();
     assert_eq!(
@@ -194,10 +197,23 @@ async fn a_retry_waits_for_its_delay_and_a_success_names_the_document() {
         "claimed before its delay"
     );
 
+    // The attempt failed and is no longer running: its success is refused (fenced)...
     let document = Uuid::new_v4();
-    let done = jobs::succeed(&db.pool, job.id, Some(document))
+    assert!(matches!(
+        jobs::succeed(&db.pool, &job, Some(document), "written").await,
+        Err(adbrag::store::Error::LeaseLost(_))
+    ));
+    // ...while a fresh claim of the retry can succeed.
+    sqlx::query("UPDATE ingest_job SET run_after = now() WHERE id = $1")
+        .bind(job.id)
+        .execute(&db.pool)
         .await
         .unwrap();
+    let job = jobs::claim(&db.pool, "w", lease).await.unwrap().unwrap();
+    let done = jobs::succeed(&db.pool, &job, Some(document), "written")
+        .await
+        .unwrap();
+    assert_eq!(done.outcome.as_deref(), Some("written"));
     assert_eq!(
         (done.status, done.document_id, done.last_error.clone()),
         (JobStatus::Succeeded, Some(document), None)
