@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every check CI runs, from nothing: the private PostgreSQL + pgvector (built and started by
-# scripts/pg.sh), the local embedding model (scripts/models.sh), formatting, lints, then all tests. `.ci/run` runs exactly this.
+# scripts/pg.sh), the local embedding model (scripts/models.sh), the S3 emulator (scripts/s3.sh),
+# formatting, lints, then all tests. `.ci/run` runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +21,10 @@ export ADBRAG_MODELS_DIR="${models_dir%/*}"
 database_url=$(scripts/pg.sh)
 export "${database_url?}"
 export ADBRAG_TEST_DATABASE_URL="$DATABASE_URL"
+
+# The S3-compatible emulator (moto, from PyPI) the object-store tests fetch from.
+s3_endpoint=$(scripts/s3.sh | tail -n 1)
+export "${s3_endpoint?}"
 
 # Databases left behind by an interrupted earlier run (each test drops its own when it ends).
 psql "$DATABASE_URL" -qAt -c "SELECT datname FROM pg_database WHERE datname LIKE 'adbrag\_test\_%'" |

@@ -14,6 +14,12 @@ const DEFAULT_FILTER: &str = "warn,adbrag=info,tower_http=info";
 pub fn init(settings: &LogSettings) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    // reqsign logs the credentials it signs with at DEBUG: never let a RUST_LOG=debug print them
+    // (ingest::object also refuses per-request keys while that target is at DEBUG).
+    let filter = match "reqsign_core=info".parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    };
     let json = match settings.format {
         LogFormat::Json => true,
         LogFormat::Pretty => false,

@@ -137,7 +137,9 @@ impl From<store::Error> for ApiError {
                 return Self::unavailable("the database is unreachable; retry later");
             }
             E::Database(_) if err.is_transient() => {
-                return Self::unavailable("the database is unavailable (restarting or overloaded); retry later");
+                return Self::unavailable(
+                    "the database is unavailable (restarting or overloaded); retry later",
+                );
             }
             E::Config(_) | E::Database(_) => return Self::internal(&err),
         };

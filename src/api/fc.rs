@@ -132,7 +132,10 @@ impl Summary {
         } else {
             StatusCode::OK
         };
-        let mut response = (status, Json(json!({"request_id": request_id, "summary": self})))
+        let mut response = (
+            status,
+            Json(json!({"request_id": request_id, "summary": self})),
+        )
             .into_response();
         if status == StatusCode::NOT_FOUND {
             // Without it, FC records the invocation as a success whatever the status code.
@@ -193,7 +196,11 @@ async fn handle(state: &FcState, headers: &HeaderMap, body: Body) -> Summary {
             Ok(event) => settle(state, index, &event, credentials.as_ref()).await,
         };
         if report.status == "ignored" {
-            tracing::warn!(index, reason = report.reason.as_deref().unwrap_or(""), "event ignored");
+            tracing::warn!(
+                index,
+                reason = report.reason.as_deref().unwrap_or(""),
+                "event ignored"
+            );
         }
         summary.retry |= report.status == "retry";
         summary.events.push(report);
@@ -240,7 +247,7 @@ async fn settle(
         reason: None,
     };
     let queue = &state.queue;
-    let (mut job, duplicate) = match queue.offer(event, "fc").await {
+    let mut job = match queue.offer(event, "fc").await {
         Err(err) => {
             report.reason = Some(format!("{err}; the event was not queued"));
             return report;
@@ -251,19 +258,17 @@ async fn settle(
             return report;
         }
         Ok(Offered::Job(enqueued)) => match *enqueued {
-            Enqueued::Created(job) => (job, false),
-            Enqueued::Duplicate(job) => (job, true),
+            Enqueued::Created(job) | Enqueued::Duplicate(job) => job,
         },
     };
     report.job = Some(job.id);
     let worker = format!("{}/fc", queue.pipeline().worker());
     let deadline = Instant::now() + state.duplicate_wait;
-    let mut first_look = true;
     loop {
+        // Finished by an earlier delivery, or by the invocation this one waited for.
         if job.status.is_final() {
-            return finished(report, &job, duplicate && first_look);
+            return finished(report, &job, true);
         }
-        first_look = false;
         let claimed = jobs::claim_id(queue.pool(), job.id, &worker, queue.settings().lease).await;
         match claimed {
             Ok(Some(claim)) => {
@@ -304,7 +309,7 @@ async fn settle(
     }
 }
 
-/// The report of a job that reached a final status.
+/// The report of a job that reached a final status; `duplicate` when another delivery did the work.
 fn finished(mut report: Report, job: &Job, duplicate: bool) -> Report {
     report.outcome = job.outcome.clone();
     report.status = match job.status {

@@ -37,14 +37,22 @@ use crate::{
 pub async fn run(args: IngestArgs, prefixes: Vec<String>) -> anyhow::Result<()> {
     let uris = prefixes
         .iter()
-        .map(|text| text.parse::<ObjectUri>().with_context(|| format!("'{text}' is not a prefix URI")))
+        .map(|text| {
+            text.parse::<ObjectUri>()
+                .with_context(|| format!("'{text}' is not a prefix URI"))
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let pool = store::connect(&args.database).await?;
     schema::require_ready(&pool).await?;
     let embedder = llm::embedder(&args.embedding)?;
     let lease = Duration::from_secs(args.queue.lease_secs);
-    let pipeline = ingest::pipeline(pool.clone(), embedder.clone(), &args.embedding, &args.ingest)?
-        .with_lease(lease);
+    let pipeline = ingest::pipeline(
+        pool.clone(),
+        embedder.clone(),
+        &args.embedding,
+        &args.ingest,
+    )?
+    .with_lease(lease);
     let chunking = fit_chunking(pipeline.default_chunking(), embedder.as_ref());
     let collection = find_or_create(&pool, &args, embedder.as_ref(), &chunking).await?;
     pipeline.check_collection(&collection)?;
@@ -175,7 +183,9 @@ pub async fn run(args: IngestArgs, prefixes: Vec<String>) -> anyhow::Result<()> 
 /// Processes one queued job here, or waits for whoever holds it.
 async fn settle(queue: &Queue, id: uuid::Uuid, worker: &str) -> Result<Processed, store::Error> {
     loop {
-        if let Some(claim) = jobs::claim_id(queue.pool(), id, worker, queue.settings().lease).await? {
+        if let Some(claim) =
+            jobs::claim_id(queue.pool(), id, worker, queue.settings().lease).await?
+        {
             return queue.process(&claim, None).await;
         }
         let job = jobs::get(queue.pool(), id).await?;

@@ -23,7 +23,10 @@ pub async fn run(args: JobsArgs) -> anyhow::Result<()> {
                 return Ok(());
             }
             if listed.is_empty() {
-                eprintln!("no jobs{}", status.map(|s| format!(" are {s}")).unwrap_or_default());
+                eprintln!(
+                    "no jobs{}",
+                    status.map(|s| format!(" are {s}")).unwrap_or_default()
+                );
             }
             for job in &listed {
                 println!(
@@ -47,10 +50,16 @@ pub async fn run(args: JobsArgs) -> anyhow::Result<()> {
             let mut conn = pool.acquire().await?;
             if all_dead {
                 let retried = jobs::retry_dead(&mut *conn).await?;
-                println!("queued {} dead job(s) again; a worker picks them up", retried.len());
+                println!(
+                    "queued {} dead job(s) again; a worker picks them up",
+                    retried.len()
+                );
             } else if let Some(id) = id {
                 let job = jobs::retry(&mut conn, id).await?;
-                println!("queued job {} again ({}); a worker picks it up", job.id, job.source_uri);
+                println!(
+                    "queued job {} again ({}); a worker picks it up",
+                    job.id, job.source_uri
+                );
             }
         }
         JobsCommand::Cancel { id } => {

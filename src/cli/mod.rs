@@ -1,9 +1,9 @@
 //! The subcommands, one file each: parse nothing (clap did), call the library, print the result.
 
 pub mod ask;
+pub mod backfill;
 pub mod eval;
 pub mod fc;
-pub mod backfill;
 pub mod ingest;
 pub mod jobs;
 pub mod keys;

@@ -48,7 +48,11 @@ pub struct ObjectStoreArgs {
     pub s3_endpoint: Option<String>,
 
     /// The region s3:// requests are signed for.
-    #[arg(long = "s3-region", env = "ADBRAG_S3_REGION", default_value = "us-east-1")]
+    #[arg(
+        long = "s3-region",
+        env = "ADBRAG_S3_REGION",
+        default_value = "us-east-1"
+    )]
     pub s3_region: String,
 
     /// Seconds one object-store request may take.

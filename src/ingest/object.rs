@@ -7,37 +7,42 @@
 //! byte of it is read, then one read of exactly the version the stat saw (`If-Match` on its eTag).
 //!
 //! **Addressing.** opendal's OSS service addresses buckets virtual-hosted style,
-//! `https://bucket.oss-<region>[-internal].aliyuncs.com/key` (it also has `path` and `cname`
-//! styles, which we do not use: OSS serves path-style requests only for old accounts, and reqsign
-//! signs a path-style bucket request with the wrong resource). An OSS endpoint must therefore be a
-//! host name, never an IP address; tests point a name at their fake with
-//! [`ObjectStores::with_http_client`] and `reqwest::ClientBuilder::resolve`. S3-compatible stores are
-//! addressed path style (`endpoint/bucket/key`), which AWS and every emulator accept.
+//! `https://bucket.oss-<region>[-internal].aliyuncs.com/key`, as OSS documents. (It also has `path`
+//! and `cname` styles; we use neither: reqsign signs a path-style bucket request, a listing, over
+//! the resource `/bucket` where OSS expects `/bucket/`.) An OSS endpoint must therefore be a host
+//! name, never an IP address; tests point a name at their fake with
+//! [`ObjectStores::with_http_client`] and `reqwest::ClientBuilder::resolve`, so they run the
+//! production addressing. S3-compatible stores are addressed path style (`endpoint/bucket/key`),
+//! which AWS and the emulators accept.
 //!
 //! **Credentials**, first found wins:
 //! 1. the `credentials` argument: the STS keys Function Compute passes with each invocation
-//!    ([`Credentials::from_fc_headers`]). They sign that one call's requests and are dropped with it:
-//!    the opendal operator built for them is never cached.
-//! 2. for OSS, the environment: `ALIBABA_CLOUD_ACCESS_KEY_ID`, `ALIBABA_CLOUD_ACCESS_KEY_SECRET` and
-//!    optionally `ALIBABA_CLOUD_SECURITY_TOKEN` (else `OSS_ACCESS_KEY_ID`, `OSS_ACCESS_KEY_SECRET`,
-//!    `OSS_SESSION_TOKEN`), read by reqsign itself ([`Credentials::from_env`] reads the same three).
+//!    ([`Credentials::from_fc_headers`]). They sign that one call's requests and are dropped
+//!    with it: the opendal operator built for them is never cached.
+//! 2. for OSS, the environment: `ALIBABA_CLOUD_ACCESS_KEY_ID`, `ALIBABA_CLOUD_ACCESS_KEY_SECRET`
+//!    and optionally `ALIBABA_CLOUD_SECURITY_TOKEN` (else `OSS_ACCESS_KEY_ID`,
+//!    `OSS_ACCESS_KEY_SECRET`, `OSS_SESSION_TOKEN`), read by reqsign itself
+//!    ([`Credentials::from_env`] reads the same three).
 //! 3. for OSS, what reqsign-aliyun-oss 3.2 loads itself, in the chain opendal 0.59 builds: RRSA
-//!    (`AssumeRoleWithOIDC`, for ACK pods: `ALIBABA_CLOUD_ROLE_ARN`, `ALIBABA_CLOUD_OIDC_PROVIDER_ARN`,
-//!    `ALIBABA_CLOUD_OIDC_TOKEN_FILE`, optionally `ALIBABA_CLOUD_STS_ENDPOINT`), then the ECS instance
-//!    RAM role from the metadata service at 100.100.100.200 (IMDSv2 token, falling back to v1; the
-//!    role name from `ALIBABA_CLOUD_ECS_METADATA` or discovered; off with
-//!    `ALIBABA_CLOUD_ECS_METADATA_DISABLED=true`). reqsign also has providers for
-//!    `~/.alibabacloud/credentials`, `~/.aliyun/config.json` and a credentials URI, but opendal's OSS
-//!    service does not use them. Loaded credentials are cached per bucket and refreshed before they
-//!    expire. For S3, after the argument: opendal's AWS chain (`AWS_ACCESS_KEY_ID`…, `~/.aws`, SSO,
-//!    web identity, ECS/EC2 instance roles).
+//!    (`AssumeRoleWithOIDC`, for ACK pods: `ALIBABA_CLOUD_ROLE_ARN`,
+//!    `ALIBABA_CLOUD_OIDC_PROVIDER_ARN`, `ALIBABA_CLOUD_OIDC_TOKEN_FILE`, optionally
+//!    `ALIBABA_CLOUD_STS_ENDPOINT`), then the ECS instance RAM role from the metadata service at
+//!    100.100.100.200 (IMDSv2 token, falling back to v1; the role name from
+//!    `ALIBABA_CLOUD_ECS_METADATA` or discovered; off with
+//!    `ALIBABA_CLOUD_ECS_METADATA_DISABLED=true`).
+//!    reqsign also has providers for `~/.alibabacloud/credentials.ini`, `~/.aliyun/config.json`
+//!    and a credentials URI, but opendal's OSS service does not use them. Loaded credentials are
+//!    cached per bucket and refreshed before they expire. For S3, after the argument: opendal's
+//!    AWS chain (`AWS_ACCESS_KEY_ID`…, `~/.aws`, SSO, web identity, a credential process, ECS/EC2
+//!    instance roles).
 //!
 //! **Secrets never reach a log.** [`Credentials`] redacts them in `Debug`. reqsign logs each
 //! credential provider it tries with `Debug` at level DEBUG (target `reqsign_core::api`), and its
 //! static provider, which carries per-request keys, prints them in clear; so a fetch with the
-//! `credentials` argument is refused while that target is enabled at DEBUG (e.g. `RUST_LOG=debug`):
-//! add `reqsign_core=info` to `RUST_LOG`. opendal's own log lines show the bucket, endpoint and root
-//! only, and its HTTP errors carry the URL and response headers, not the request's.
+//! `credentials` argument is refused while that target is enabled at DEBUG (e.g.
+//! `RUST_LOG=debug`): add `reqsign_core=info` to `RUST_LOG`. opendal's own log lines show the
+//! bucket, endpoint and root only, and its HTTP errors carry the URL and response headers, not the
+//! request's.
 
 use std::{
     collections::HashMap,
@@ -67,6 +72,7 @@ pub enum Scheme {
 }
 
 impl Scheme {
+    /// As written in a URI: `oss`, `s3` or `file`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Oss => "oss",
@@ -272,8 +278,8 @@ pub enum CredentialsError {
 
 impl Credentials {
     /// The per-request STS credentials FC passes: headers `x-fc-access-key-id`,
-    /// `x-fc-access-key-secret`, `x-fc-security-token`. None when absent; an error when only some are
-    /// present. An empty header counts as absent.
+    /// `x-fc-access-key-secret`, `x-fc-security-token`. None when absent; an error when only some
+    /// are present. An empty header counts as absent.
     pub fn from_fc_headers(headers: &HeaderMap) -> Result<Option<Self>, CredentialsError> {
         let mut values = [None, None, None];
         for (value, name) in values.iter_mut().zip(FC_HEADERS) {
@@ -417,14 +423,16 @@ pub struct ObjectStores {
     /// Or why the HTTP client could not be built (reported by every OSS/S3 call).
     transport: Result<HttpTransporter, String>,
     /// Operators that load credentials themselves (no per-request keys), by store.
-    shared: Mutex<HashMap<StoreKey, Operator>>,
+    shared: Mutex<HashMap<Store, Operator>>,
 }
 
+/// One store: what an operator is built from (and cached by).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct StoreKey {
+struct Store {
     scheme: Scheme,
     bucket: String,
-    endpoint: String,
+    endpoint: Option<String>,
+    region: String,
 }
 
 impl fmt::Debug for ObjectStores {
@@ -436,6 +444,8 @@ impl fmt::Debug for ObjectStores {
 }
 
 impl ObjectStores {
+    /// The stores, over a default HTTP client (no redirects followed, connect timeout at most
+    /// 10 s). Nothing is contacted until the first fetch.
     pub fn new(settings: StoreSettings) -> Self {
         let transport = reqwest::Client::builder()
             .connect_timeout(settings.timeout.min(Duration::from_secs(10)))
@@ -509,8 +519,11 @@ impl ObjectStores {
             });
         }
         let actual = meta.etag().map(unquote);
+        // OSS writes eTags in upper-case hex, S3 in lower; some callers normalise them.
         if let Some(expected) = &expected
-            && actual.as_ref() != Some(expected)
+            && !actual
+                .as_deref()
+                .is_some_and(|actual| actual.eq_ignore_ascii_case(expected))
         {
             return Err(FetchError::Changed {
                 uri: uri.to_string(),
@@ -573,8 +586,8 @@ impl ObjectStores {
     }
 
     /// Lists the objects under a prefix (for backfilling a prefix): key, etag, size,
-    /// last_modified, in key order. Folder markers (keys ending in '/') are skipped. The prefix is a
-    /// plain string prefix for OSS and S3 (`docs/2024` matches `docs/2024-q1.pdf`); for `file://`
+    /// last_modified, in key order. Folder markers (keys ending in '/') are skipped. The prefix is
+    /// a plain string prefix for OSS and S3 (`docs/2024` matches `docs/2024-q1.pdf`); for `file://`
     /// it must be a directory.
     pub async fn list(
         &self,
@@ -634,84 +647,18 @@ impl ObjectStores {
                 ));
             }
         }
-        let (key, build): (StoreKey, Box<dyn FnOnce() -> opendal::Result<Operator>>) =
-            match uri.scheme {
-                Scheme::File => (
-                    StoreKey {
-                        scheme: Scheme::File,
-                        bucket: String::new(),
-                        endpoint: String::new(),
-                    },
-                    Box::new(|| Operator::new(services::Fs::default().root("/"))),
-                ),
-                Scheme::Oss => {
-                    let endpoint = self.oss_endpoint(uri, region)?;
-                    let mut builder = services::Oss::default()
-                        .root("/")
-                        .bucket(&uri.bucket)
-                        .endpoint(&endpoint);
-                    if let Some(credentials) = credentials {
-                        builder = builder
-                            .access_key_id(&credentials.access_key_id)
-                            .access_key_secret(credentials.access_key_secret.expose_secret());
-                        if let Some(token) = &credentials.security_token {
-                            builder = builder.security_token(token.expose_secret());
-                        }
-                    }
-                    (
-                        StoreKey {
-                            scheme: Scheme::Oss,
-                            bucket: uri.bucket.clone(),
-                            endpoint,
-                        },
-                        Box::new(move || Operator::new(builder)),
-                    )
-                }
-                Scheme::S3 => {
-                    let region = match region {
-                        Some(region) => checked_region(uri, region)?,
-                        None => self.settings.s3_region.clone(),
-                    };
-                    let mut builder = services::S3::default()
-                        .root("/")
-                        .bucket(&uri.bucket)
-                        .region(&region);
-                    if let Some(endpoint) = &self.settings.s3_endpoint {
-                        builder = builder.endpoint(endpoint);
-                    }
-                    if let Some(credentials) = credentials {
-                        builder = builder
-                            .access_key_id(&credentials.access_key_id)
-                            .secret_access_key(credentials.access_key_secret.expose_secret());
-                        if let Some(token) = &credentials.security_token {
-                            builder = builder.session_token(token.expose_secret());
-                        }
-                    }
-                    let endpoint = format!(
-                        "{}@{region}",
-                        self.settings.s3_endpoint.as_deref().unwrap_or("")
-                    );
-                    (
-                        StoreKey {
-                            scheme: Scheme::S3,
-                            bucket: uri.bucket.clone(),
-                            endpoint,
-                        },
-                        Box::new(move || Operator::new(builder)),
-                    )
-                }
-            };
+        let store = self.store(uri, region)?;
         let shared = credentials.is_none();
         if shared
             && let Some(operator) = self
                 .shared
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .get(&key)
+                .get(&store)
         {
             return Ok(operator.clone());
         }
-        let operator = build().map_err(|err| {
+        let operator = build_operator(&store, credentials).map_err(|err| {
             FetchError::invalid(uri, format!("the store is misconfigured: {err}"))
         })?;
         let mut operator = operator.layer(
@@ -731,9 +678,30 @@ impl ObjectStores {
             self.shared
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .insert(key, operator.clone());
+                .insert(store, operator.clone());
         }
         Ok(operator)
+    }
+
+    /// Where `uri`'s store is, checked.
+    fn store(&self, uri: &ObjectUri, region: Option<&str>) -> Result<Store, FetchError> {
+        let (endpoint, region) = match uri.scheme {
+            Scheme::File => (None, String::new()),
+            Scheme::Oss => (Some(self.oss_endpoint(uri, region)?), String::new()),
+            Scheme::S3 => {
+                let region = match region {
+                    Some(region) => checked_region(uri, region)?,
+                    None => self.settings.s3_region.clone(),
+                };
+                (self.settings.s3_endpoint.clone(), region)
+            }
+        };
+        Ok(Store {
+            scheme: uri.scheme,
+            bucket: uri.bucket.clone(),
+            endpoint,
+            region,
+        })
     }
 
     /// The configured endpoint, checked, or the region's public or internal one.
@@ -776,6 +744,47 @@ impl ObjectStores {
     }
 }
 
+/// opendal's `fs` (root `/`), `oss` or `s3` service for `store`, signing with `credentials` when
+/// given, else with what the service's credential chain loads.
+fn build_operator(store: &Store, credentials: Option<&Credentials>) -> opendal::Result<Operator> {
+    match store.scheme {
+        Scheme::File => Operator::new(services::Fs::default().root("/")),
+        Scheme::Oss => {
+            let mut builder = services::Oss::default().root("/").bucket(&store.bucket);
+            if let Some(endpoint) = &store.endpoint {
+                builder = builder.endpoint(endpoint);
+            }
+            if let Some(credentials) = credentials {
+                builder = builder
+                    .access_key_id(&credentials.access_key_id)
+                    .access_key_secret(credentials.access_key_secret.expose_secret());
+                if let Some(token) = &credentials.security_token {
+                    builder = builder.security_token(token.expose_secret());
+                }
+            }
+            Operator::new(builder)
+        }
+        Scheme::S3 => {
+            let mut builder = services::S3::default()
+                .root("/")
+                .bucket(&store.bucket)
+                .region(&store.region);
+            if let Some(endpoint) = &store.endpoint {
+                builder = builder.endpoint(endpoint);
+            }
+            if let Some(credentials) = credentials {
+                builder = builder
+                    .access_key_id(&credentials.access_key_id)
+                    .secret_access_key(credentials.access_key_secret.expose_secret());
+                if let Some(token) = &credentials.security_token {
+                    builder = builder.session_token(token.expose_secret());
+                }
+            }
+            Operator::new(builder)
+        }
+    }
+}
+
 /// Region ids become part of a host name: lowercase letters, digits and hyphens only.
 fn checked_region(uri: &ObjectUri, region: &str) -> Result<String, FetchError> {
     let valid = !region.is_empty()
@@ -814,12 +823,17 @@ fn classify(uri: &ObjectUri, err: &opendal::Error) -> FetchError {
     let uri_text = uri.to_string();
     // opendal's wrapper for reqsign failures; the chain reports "no credential found" this way.
     if err.message() == "signing http request" {
+        let advice = match uri.scheme {
+            Scheme::S3 => {
+                "pass the keys, set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or give the instance a role"
+            }
+            Scheme::Oss | Scheme::File => {
+                "pass the invocation's own (Function Compute's x-fc-* headers), set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET, or give the instance or pod a RAM role"
+            }
+        };
         return FetchError::Denied {
             uri: uri_text,
-            detail: format!(
-                "no usable credentials to sign with: pass the invocation's (Function Compute's x-fc-* headers), set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET, or give the instance or pod a RAM role ({})",
-                brief(err)
-            ),
+            detail: format!("no credentials to sign with: {advice} ({})", brief(err)),
         };
     }
     match err.kind() {

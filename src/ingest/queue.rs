@@ -114,6 +114,9 @@ pub struct Queue {
     stores: ObjectStores,
     routes: Routes,
     settings: QueueSettings,
+    /// Keys for jobs processed without per-request credentials (workers, backfills); `None`: the
+    /// object store's own chain (environment, RRSA, instance role).
+    credentials: Option<Credentials>,
 }
 
 impl Queue {
@@ -128,7 +131,14 @@ impl Queue {
             stores,
             routes,
             settings,
+            credentials: None,
         }
+    }
+
+    /// Signs requests of jobs processed without per-request credentials with these keys.
+    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(credentials);
+        self
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -191,7 +201,9 @@ impl Queue {
             payload: serde_json::to_value(&payload).unwrap_or_else(|_| json!({})),
         };
         let mut conn = self.pool().acquire().await?;
-        Ok(Offered::Job(Box::new(jobs::enqueue(&mut conn, &new).await?)))
+        Ok(Offered::Job(Box::new(
+            jobs::enqueue(&mut conn, &new).await?,
+        )))
     }
 
     /// The route's collection, created for the configured embedder when it does not exist yet
@@ -221,7 +233,11 @@ impl Queue {
         .await;
         match created {
             Ok(collection) => {
-                tracing::info!(tenant, collection = name, "created the collection a route names");
+                tracing::info!(
+                    tenant,
+                    collection = name,
+                    "created the collection a route names"
+                );
                 Ok(collection)
             }
             // Another delivery created it first.
@@ -259,14 +275,12 @@ impl Queue {
             }
         };
         let payload: Payload = serde_json::from_value(claim.payload.clone()).unwrap_or_default();
+        let credentials = credentials.or(self.credentials.as_ref());
         let span = tracing::info_span!("job", job = %claim.id, kind = ?claim.kind, attempt = claim.attempts);
         let result = tracing::Instrument::instrument(
             async {
                 match claim.kind {
-                    JobKind::Upsert => {
-                        self.upsert(&collection, claim, &payload, credentials)
-                            .await
-                    }
+                    JobKind::Upsert => self.upsert(&collection, claim, &payload, credentials).await,
                     JobKind::Delete => self.delete(&collection, claim, &payload).await,
                 }
             },
@@ -320,24 +334,19 @@ impl Queue {
                 key: key.clone(),
                 ..uri.clone()
             };
-            let fetched = lease::hold(
-                self.pool(),
-                claim,
-                self.settings.lease,
-                async {
-                    Ok::<_, IngestError>(
-                        self.stores
-                            .fetch(
-                                &candidate,
-                                region,
-                                claim.source_etag.as_deref(),
-                                credentials,
-                                max_bytes,
-                            )
-                            .await,
-                    )
-                },
-            )
+            let fetched = lease::hold(self.pool(), claim, self.settings.lease, async {
+                Ok::<_, IngestError>(
+                    self.stores
+                        .fetch(
+                            &candidate,
+                            region,
+                            claim.source_etag.as_deref(),
+                            credentials,
+                            max_bytes,
+                        )
+                        .await,
+                )
+            })
             .await?;
             match fetched {
                 Ok(object) => {
@@ -375,13 +384,7 @@ impl Queue {
         let candidates: Vec<String> = match &uri {
             Some(uri) => candidates(uri)
                 .into_iter()
-                .map(|key| {
-                    ObjectUri {
-                        key,
-                        ..uri.clone()
-                    }
-                    .to_string()
-                })
+                .map(|key| ObjectUri { key, ..uri.clone() }.to_string())
                 .collect(),
             None => vec![claim.source_uri.clone()],
         };
@@ -439,7 +442,9 @@ fn describe(mut object: SourceObject, claim: &Job, payload: &Payload) -> SourceO
     }
     if let Value::Object(metadata) = &mut object.metadata {
         for (name, value) in &payload.user_meta {
-            metadata.entry(name.clone()).or_insert_with(|| value.clone());
+            metadata
+                .entry(name.clone())
+                .or_insert_with(|| value.clone());
         }
     }
     object

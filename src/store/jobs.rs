@@ -311,9 +311,9 @@ pub async fn claim_id(
 /// attempt (a killed `adbrag ingest`, a worker that died on attempt N of N). Returns how many.
 pub async fn reap(executor: impl PgExecutor<'_>) -> Result<u64> {
     Ok(sqlx::query(reap_sql!())
-    .execute(executor)
-    .await?
-    .rows_affected())
+        .execute(executor)
+        .await?
+        .rows_affected())
 }
 
 /// Extends the lease of a claimed attempt. `false` when the attempt is no longer the job's current

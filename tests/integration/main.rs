@@ -10,6 +10,7 @@ mod harness;
 mod ingest;
 mod keywords;
 mod object_store;
+mod queue;
 mod rerank;
 mod search_filter;
 mod store_collections;
