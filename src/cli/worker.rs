@@ -39,7 +39,7 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
     });
     let totals = run_workers(
         queue,
-        args.concurrency.max(1),
+        args.worker_concurrency.max(1),
         args.drain,
         Duration::from_millis(args.poll_ms.max(10)),
         stop,

@@ -61,7 +61,7 @@ pub struct ObjectStoreArgs {
         env = "ADBRAG_OBJECT_TIMEOUT",
         default_value_t = 60
     )]
-    pub timeout_secs: u64,
+    pub object_timeout_secs: u64,
 }
 
 impl ObjectStoreArgs {
@@ -71,7 +71,7 @@ impl ObjectStoreArgs {
             oss_internal: self.oss_internal,
             s3_endpoint: self.s3_endpoint.clone(),
             s3_region: self.s3_region.clone(),
-            timeout: Duration::from_secs(self.timeout_secs.max(1)),
+            timeout: Duration::from_secs(self.object_timeout_secs.max(1)),
         }
     }
 }
@@ -86,7 +86,7 @@ pub struct QueueArgs {
 
     /// Attempts before a job that keeps failing for transient reasons is `dead`.
     #[arg(long = "job-max-attempts", env = "ADBRAG_JOB_MAX_ATTEMPTS", default_value_t = 5, value_parser = clap::value_parser!(i32).range(1..=100))]
-    pub max_attempts: i32,
+    pub job_max_attempts: i32,
 
     /// Seconds before the first retry; each further retry waits twice as long.
     #[arg(
@@ -109,7 +109,7 @@ impl QueueArgs {
     pub fn settings(&self, default_region: Option<String>) -> QueueSettings {
         QueueSettings {
             lease: Duration::from_secs(self.lease_secs),
-            max_attempts: self.max_attempts,
+            max_attempts: self.job_max_attempts,
             retry_base: Duration::from_secs(self.retry_base_secs),
             retry_cap: Duration::from_secs(self.retry_cap_secs.max(self.retry_base_secs)),
             default_region,
@@ -175,7 +175,7 @@ pub struct WorkerArgs {
         env = "ADBRAG_WORKER_CONCURRENCY",
         default_value_t = 2
     )]
-    pub concurrency: usize,
+    pub worker_concurrency: usize,
 
     /// Exit once the queue has no runnable job (for batch runs and cron), instead of waiting
     /// for more.
