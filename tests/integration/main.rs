@@ -5,6 +5,7 @@ mod api;
 mod api_health;
 mod chat;
 mod cli;
+mod cli_queue;
 mod fake_openai;
 mod harness;
 mod ingest;

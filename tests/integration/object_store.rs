@@ -717,7 +717,7 @@ fn object_uris_parse_and_display_round_trip() {
 // ---- S3-compatible stores, through moto ----
 
 /// moto's endpoint, or None (and a visible SKIPPED) when it is not running; in CI, a failure.
-fn s3_endpoint(test: &str) -> Option<String> {
+pub fn s3_endpoint(test: &str) -> Option<String> {
     match std::env::var("ADBRAG_TEST_S3_ENDPOINT") {
         Ok(endpoint) if !endpoint.is_empty() => Some(endpoint),
         _ => {
