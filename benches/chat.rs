@@ -100,6 +100,7 @@ async fn load(db: &db::TestDb) {
                 );
                 NewChunk {
                     keywords: segment::keywords(&text),
+                    embedding_sha256: [0; 32],
                     embedding: openai::fake_embedding(&text, DIMS),
                     token_count: 60,
                     page_from: Some(o as i32 + 1),

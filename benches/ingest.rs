@@ -167,6 +167,7 @@ async fn store_only(chunks_per_document: usize, documents: usize) -> f64 {
                         page_to: None,
                         heading_path: vec![],
                         keywords: format!("section {p} handbook {d}"),
+                        embedding_sha256: [0; 32],
                         embedding: vector.clone(),
                     })
                     .collect();

@@ -191,6 +191,7 @@ async fn load(pool: &PgPool) -> Corpus {
                         page_from: None,
                         page_to: None,
                         heading_path: vec![],
+                        embedding_sha256: [0; 32],
                         embedding: near(&mut rng, center, 0.08),
                     }
                 })

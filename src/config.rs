@@ -9,7 +9,9 @@ use std::{convert::Infallible, net::SocketAddr, path::PathBuf, time::Duration};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use secrecy::{ExposeSecret, SecretString};
 
+mod admin;
 mod queue;
+pub use admin::{AuditArgs, AuditCommand, PurgeArgs, TombstonesArgs, TombstonesCommand};
 pub use queue::{
     FcArgs, JobsArgs, JobsCommand, ObjectStoreArgs, QueueArgs, RouteSettings, WorkerArgs,
 };
@@ -48,6 +50,12 @@ pub enum Command {
     Worker(Box<WorkerArgs>),
     /// List the ingest queue's jobs, retry dead ones, cancel one.
     Jobs(JobsArgs),
+    /// Erase documents and everything derived from them, audited and verified (docs/purge.md).
+    Purge(Box<PurgeArgs>),
+    /// List tombstones, or lift one so a purged source can be ingested again.
+    Tombstones(TombstonesArgs),
+    /// The audit log: who purged what, and when.
+    Audit(AuditArgs),
 }
 
 #[derive(Debug, Args)]

@@ -35,6 +35,9 @@ fn main() -> ExitCode {
             Command::Fc(args) => cli::fc::run(*args).await,
             Command::Worker(args) => cli::worker::run(*args).await,
             Command::Jobs(args) => cli::jobs::run(args).await,
+            Command::Purge(args) => cli::purge::run(*args).await,
+            Command::Tombstones(args) => cli::purge::tombstones(args).await,
+            Command::Audit(args) => cli::purge::audit(args).await,
         }
     });
     match result {

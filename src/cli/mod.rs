@@ -8,6 +8,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod keys;
 pub mod migrate;
+pub mod purge;
 pub mod search;
 pub mod serve;
 pub mod worker;

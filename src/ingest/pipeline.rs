@@ -397,7 +397,8 @@ impl Pipeline {
         document.title = parsed.title.or(document.title);
         document.mime_type = Some(parsed.mime_type.to_owned());
 
-        let (vectors, cache_hits, new_entries) = self.embed(&parsed.chunks).await?;
+        let (vectors, cache_hits, new_entries) =
+            self.embed(&collection.tenant, &parsed.chunks).await?;
         let chunks: Vec<NewChunk> = parsed
             .chunks
             .iter()
@@ -409,23 +410,29 @@ impl Pipeline {
                 page_to: prepared.chunk.page_to.and_then(|p| i32::try_from(p).ok()),
                 heading_path: prepared.chunk.heading_path.clone(),
                 keywords: prepared.keywords.clone(),
+                embedding_sha256: sha256(&prepared.embed_input),
                 embedding,
             })
             .collect();
 
         let mut tx = self.pool.begin().await?;
         let outcome = documents::replace(&mut tx, &document, &chunks).await?;
-        let entries: Vec<([u8; 32], &[f32])> = new_entries
-            .iter()
-            .map(|(hash, vector)| (*hash, vector.as_slice()))
-            .collect();
-        embedding_cache::insert(
-            &mut *tx,
-            self.embedder.model(),
-            self.embedder.dimensions(),
-            &entries,
-        )
-        .await?;
+        // Only a version that was written keeps its vectors: a stale one (a newer version, a
+        // delete or a purge won the race) must not leave derived data behind in the cache.
+        if matches!(outcome, WriteOutcome::Written { .. }) {
+            let entries: Vec<([u8; 32], &[f32])> = new_entries
+                .iter()
+                .map(|(hash, vector)| (*hash, vector.as_slice()))
+                .collect();
+            embedding_cache::insert(
+                &mut *tx,
+                &collection.tenant,
+                self.embedder.model(),
+                self.embedder.dimensions(),
+                &entries,
+            )
+            .await?;
+        }
         let document_id = outcome_document(&outcome);
         let done: Outcome = outcome.clone().into();
         jobs::succeed(&mut *tx, claim, document_id, done.as_str()).await?;
@@ -501,11 +508,13 @@ impl Pipeline {
     /// distinct text once). Returns the vectors, the cache hits, and the new cache entries.
     async fn embed(
         &self,
+        tenant: &str,
         chunks: &[Prepared],
     ) -> Result<(Vec<Vec<f32>>, usize, Vec<([u8; 32], Vec<f32>)>), IngestError> {
         let hashes: Vec<[u8; 32]> = chunks.iter().map(|c| sha256(&c.embed_input)).collect();
         let mut known = embedding_cache::lookup(
             &self.pool,
+            tenant,
             self.embedder.model(),
             self.embedder.dimensions(),
             &hashes,

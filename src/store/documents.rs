@@ -10,7 +10,7 @@ use serde::Serialize;
 use sqlx::{Acquire, PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use super::{Error, Result, keywords, sha256};
+use super::{Error, Result, embedding_cache, keywords, sha256};
 use crate::search::segment::ANALYZER_VERSION;
 
 /// One version of a source object, as the ingest pipeline describes it.
@@ -41,6 +41,9 @@ pub struct NewChunk {
     /// Space-separated terms from `search::segment::keywords` (repeats kept): the chunk's BM25
     /// postings, and a `simple` tsvector for inspection.
     pub keywords: String,
+    /// SHA-256 of what was embedded (`ingest::pipeline::model_input`): the embedding-cache entry
+    /// this chunk uses, which a delete or purge forgets when no other chunk of the tenant uses it.
+    pub embedding_sha256: [u8; 32],
     /// Must have the collection's dimensions.
     pub embedding: Vec<f32>,
 }
@@ -116,7 +119,11 @@ macro_rules! columns {
 
 /// Serialises writers of one document for the rest of the transaction. Keyed by (collection, URI)
 /// rather than by id, because the first version has no row (and no id) to lock yet.
-async fn lock_source(conn: &mut PgConnection, collection_id: Uuid, source_uri: &str) -> Result<()> {
+pub(super) async fn lock_source(
+    conn: &mut PgConnection,
+    collection_id: Uuid,
+    source_uri: &str,
+) -> Result<()> {
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text || '/' || $2, 0))")
         .bind(collection_id)
         .bind(source_uri)
@@ -184,10 +191,7 @@ pub async fn replace(
             // A row without content is a first attempt that failed: its first real version is 1.
             let version = stored.version + i32::from(stored.content_sha256.is_some());
             let mut delta = keywords::remove_document(&mut tx, stored.id).await?;
-            sqlx::query("DELETE FROM chunk WHERE document_id = $1")
-                .bind(stored.id)
-                .execute(&mut *tx)
-                .await?;
+            delete_chunks(&mut tx, new.collection_id, stored.id).await?;
             update_description(&mut tx, stored.id, new).await?;
             delta.merge(write_version(&mut tx, stored.id, version, new, chunks, dimensions).await?);
             keywords::apply(&mut tx, new.collection_id, &delta).await?;
@@ -317,6 +321,7 @@ async fn write_version(
     let mut heading_paths = Vec::with_capacity(n);
     let mut hashes = Vec::with_capacity(n);
     let mut keywords = Vec::with_capacity(n);
+    let mut embedding_hashes = Vec::with_capacity(n);
     // All embeddings end to end: arrays of arrays do not unnest row by row, so each row slices its own.
     let mut embeddings = Vec::with_capacity(n * chunks.first().map_or(0, |c| c.embedding.len()));
     let mut postings = keywords::Postings::default();
@@ -331,19 +336,20 @@ async fn write_version(
         heading_paths.push(serde_json::json!(chunk.heading_path));
         hashes.push(sha256(&chunk.text).to_vec());
         keywords.push(chunk.keywords.as_str());
+        embedding_hashes.push(chunk.embedding_sha256.to_vec());
         embeddings.extend_from_slice(&chunk.embedding);
     }
     sqlx::query(
         "INSERT INTO chunk (id, document_id, collection_id, ordinal, text, token_count, page_from,
                             page_to, heading_path, content_sha256, dimensions, keywords, embedding,
-                            analyzer_version)
+                            analyzer_version, embedding_sha256)
          SELECT c.id, $1, $2, (c.n - 1)::int, c.text, c.token_count, c.page_from, c.page_to,
                 c.heading_path, c.sha, $3, to_tsvector('simple', c.keywords),
-                ($4::real[])[(c.n - 1) * $3 + 1 : c.n * $3]::vector, $13
+                ($4::real[])[(c.n - 1) * $3 + 1 : c.n * $3]::vector, $13, c.embed_sha
          FROM unnest($5::uuid[], $6::text[], $7::int[], $8::int[], $9::int[], $10::jsonb[],
-                     $11::bytea[], $12::text[])
+                     $11::bytea[], $12::text[], $14::bytea[])
               WITH ORDINALITY AS c(id, text, token_count, page_from, page_to, heading_path, sha,
-                                   keywords, n)",
+                                   keywords, embed_sha, n)",
     )
     .bind(document_id)
     .bind(new.collection_id)
@@ -358,6 +364,7 @@ async fn write_version(
     .bind(&hashes)
     .bind(&keywords)
     .bind(ANALYZER_VERSION)
+    .bind(&embedding_hashes)
     .execute(&mut *conn)
     .await?;
     let delta = postings.insert(&mut *conn, new.collection_id).await?;
@@ -373,6 +380,32 @@ async fn write_version(
     .execute(conn)
     .await?;
     Ok(delta)
+}
+
+/// Deletes a document's chunks (their vectors with them), then the embedding-cache entries they
+/// used that no other chunk of the tenant uses: derived data goes with what it was derived from.
+/// Returns how many chunks went. The keyword postings are the caller's
+/// (`keywords::remove_document`, before this).
+pub async fn delete_chunks(
+    conn: &mut PgConnection,
+    collection_id: Uuid,
+    document_id: Uuid,
+) -> Result<u64> {
+    let hashes: Vec<Option<Vec<u8>>> =
+        sqlx::query_scalar("DELETE FROM chunk WHERE document_id = $1 RETURNING embedding_sha256")
+            .bind(document_id)
+            .fetch_all(&mut *conn)
+            .await?;
+    let chunks = hashes.len() as u64;
+    let mut hashes: Vec<Vec<u8>> = hashes.into_iter().flatten().collect();
+    hashes.sort();
+    hashes.dedup();
+    let tenant: String = sqlx::query_scalar("SELECT tenant FROM collection WHERE id = $1")
+        .bind(collection_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    embedding_cache::forget(&mut *conn, &tenant, &hashes).await?;
+    Ok(chunks)
 }
 
 /// Records that ingesting a source failed. A source with a ready version keeps it (searchable) and
@@ -449,11 +482,7 @@ pub async fn delete(
         Some((document_id, _, _)) => {
             let delta = keywords::remove_document(&mut tx, document_id).await?;
             keywords::apply(&mut tx, collection_id, &delta).await?;
-            let chunks = sqlx::query("DELETE FROM chunk WHERE document_id = $1")
-                .bind(document_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+            let chunks = delete_chunks(&mut tx, collection_id, document_id).await?;
             sqlx::query("DELETE FROM document WHERE id = $1")
                 .bind(document_id)
                 .execute(&mut *tx)

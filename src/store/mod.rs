@@ -13,6 +13,7 @@ pub mod documents;
 pub mod embedding_cache;
 pub mod jobs;
 pub mod keywords;
+pub mod purge;
 pub mod schema;
 pub mod search;
 

@@ -55,6 +55,7 @@ fn chunks(text: &str, embedding: &[f32]) -> Vec<NewChunk> {
             page_to: None,
             heading_path: vec![],
             keywords: segment::keywords(paragraph),
+            embedding_sha256: [0; 32],
             embedding: embedding.to_vec(),
         })
         .collect()

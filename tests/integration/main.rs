@@ -11,6 +11,7 @@ mod harness;
 mod ingest;
 mod keywords;
 mod object_store;
+mod purge;
 mod queue;
 mod rerank;
 mod search_filter;

@@ -865,8 +865,28 @@ async fn a_database_restart_during_a_batch_is_retried_and_nothing_is_half_writte
         .unwrap();
         s.queue.offer(&decoded, "test").await.unwrap();
     }
-    // Workers run while every connection to the database is cut — what a restart looks like
-    // from here — three times over, each time while embeddings are in flight.
+    // Workers run into a restart: every connection to the test database is cut — what a restart
+    // looks like from here — while both workers are inside a transaction. To catch them there, a
+    // holder takes the documents' write locks first; the cut comes once a worker waits on one.
+    let collection_id: uuid::Uuid =
+        sqlx::query_scalar("SELECT id FROM collection WHERE name = 'docs'")
+            .fetch_one(&s.db.pool)
+            .await
+            .unwrap();
+    let observer = admin_pool(&s).await;
+    let mut holder = observer.begin().await.unwrap();
+    for i in 0..12 {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text || '/' || $2, 0))")
+            .bind(collection_id)
+            .bind(format!("oss://{BUCKET}/batch/{i}.md"))
+            .execute(&mut *holder)
+            .await
+            .unwrap();
+    }
+    let holder_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *holder)
+        .await
+        .unwrap();
     let (stop_tx, stop) = watch::channel(false);
     let workers = tokio::spawn(run_workers(
         s.queue.clone(),
@@ -875,31 +895,31 @@ async fn a_database_restart_during_a_batch_is_retried_and_nothing_is_half_writte
         Duration::from_millis(20),
         stop,
     ));
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+        )
+        .fetch_one(&observer)
+        .await
+        .unwrap();
+        if waiting >= 2 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
     let admin = sqlx::PgPool::connect(&crate::harness::db::admin_url())
         .await
         .unwrap();
-    let observer = admin_pool(&s).await;
-    for _ in 0..3 {
-        s.ai.push_fault(AiFault::Delay(Duration::from_millis(300)));
-        s.ai.push_fault(AiFault::Delay(Duration::from_millis(300)));
-        // Cut when a job is mid-flight (running), not before any started.
-        loop {
-            let running: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM ingest_job WHERE status = 'running'")
-                    .fetch_one(&observer)
-                    .await
-                    .unwrap_or(0);
-            if running > 0 {
-                break;
-            }
-            tokio::task::yield_now().await;
-        }
-        sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()")
-            .bind(&s.db.name)
-            .execute(&admin)
-            .await
-            .unwrap();
-    }
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = $1 AND pid <> pg_backend_pid() AND pid <> $2",
+    )
+    .bind(&s.db.name)
+    .bind(holder_pid)
+    .execute(&admin)
+    .await
+    .unwrap();
+    holder.rollback().await.unwrap();
     stop_tx.send(true).unwrap();
     let totals = workers.await.unwrap();
     // Time passes: the cut attempts' leases and retry delays run out (made to, not waited for).

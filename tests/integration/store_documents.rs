@@ -32,6 +32,7 @@ pub fn version(
             page_to: Some(1),
             heading_path: vec!["Intro".into()],
             keywords: format!("{tag} lorem ipsum"),
+            embedding_sha256: [0; 32],
             embedding: vec![1.0, i as f32, 0.5, 0.25],
         })
         .collect();
