@@ -456,8 +456,9 @@ pub struct Vacuumed {
 
 /// Rewrites the tables a purge touched (`VACUUM FULL`), so the deleted rows and their index
 /// entries are gone from the files on disk, not just marked dead. First waits (up to `wait`) for
-/// every transaction of this database that started before the purge `xid` to end — an
-/// autovacuum's ANALYZE counts — because `VACUUM FULL` copies rows such a snapshot can still see.
+/// every transaction that started before the purge `xid` to end — in any database, since a
+/// backend still starting up counts for all of them, and an autovacuum's ANALYZE counts too —
+/// because `VACUUM FULL` copies rows such a snapshot can still see.
 /// Takes each table's exclusive lock in turn: readers of that table wait while it is rewritten.
 pub async fn vacuum(
     conn: &mut PgConnection,
@@ -468,8 +469,8 @@ pub async fn vacuum(
     let older = loop {
         let older: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM pg_stat_activity
-             WHERE datname = current_database() AND pid <> pg_backend_pid()
-               AND backend_xmin IS NOT NULL AND age(backend_xmin) >= age($1::text::xid)",
+             WHERE pid <> pg_backend_pid()
+               AND (age(backend_xmin) >= age($1::text::xid) OR age(backend_xid) >= age($1::text::xid))",
         )
         .bind(xid)
         .fetch_one(&mut *conn)

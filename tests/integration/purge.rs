@@ -568,3 +568,98 @@ async fn after_vacuum_the_purged_text_is_not_in_the_tables_file_on_disk() {
         "after VACUUM FULL the chunk table's file no longer holds it (rows {rows}, snapshots {holders:?})"
     );
 }
+
+#[tokio::test]
+async fn a_database_cut_in_the_middle_rolls_the_purge_back_and_says_so() {
+    let s = setup().await;
+    let (collection, _) = three_documents(&s).await;
+    let before = row_counts(&s.db).await;
+    // Hold alice's write lock, so the purge is caught inside its transaction.
+    let observer = sqlx::PgPool::connect(&s.db.url).await.unwrap();
+    let mut holder = observer.begin().await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text || '/' || $2, 0))")
+        .bind(collection.id)
+        .bind("oss://corp-docs/alice.txt")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let holder_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *holder)
+        .await
+        .unwrap();
+    let child = adbrag(&s.db)
+        .args([
+            "purge",
+            "--collection",
+            "docs",
+            "--source",
+            "oss://corp-docs/alice.txt",
+        ])
+        .args(["--actor", "dpo", "--yes"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+        .fetch_one(&observer)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    let admin = sqlx::PgPool::connect(&crate::harness::db::admin_url())
+        .await
+        .unwrap();
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = $1 AND pid <> $2 AND pid <> pg_backend_pid()",
+    )
+    .bind(&s.db.name)
+    .bind(holder_pid)
+    .execute(&admin)
+    .await
+    .unwrap();
+    holder.rollback().await.unwrap();
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("rolled back: nothing was removed"),
+        "{stderr}"
+    );
+    assert_eq!(row_counts(&s.db).await, before, "nothing half-purged");
+}
+
+#[tokio::test]
+async fn deleting_a_document_through_the_api_path_forgets_the_cache_entries_only_it_used() {
+    let s = setup().await;
+    let (collection, [alice, _, _]) = three_documents(&s).await;
+    let cache_before = count(&s.db, "SELECT count(*) FROM embedding_cache").await;
+    let mut conn = s.db.pool.acquire().await.unwrap();
+    let outcome = adbrag::store::documents::delete(
+        &mut conn,
+        collection.id,
+        "oss://corp-docs/alice.txt",
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        outcome,
+        adbrag::store::documents::DeleteOutcome::Deleted { document_id, .. } if document_id == alice
+    ));
+    assert_eq!(
+        count(&s.db, "SELECT count(*) FROM embedding_cache").await,
+        cache_before - 1,
+        "alice's own paragraph's entry went; the shared one stayed"
+    );
+}
