@@ -2,6 +2,7 @@
 //! pgvector or AnalyticDB for PostgreSQL. ARCHITECTURE.md explains the design; this crate is laid out
 //! as it describes: `api` and `cli` on top, `store` (all SQL) at the bottom.
 
+pub mod admin;
 pub mod answer;
 pub mod api;
 pub mod cli;

@@ -15,6 +15,8 @@ pub const LOCAL_TENANT: &str = "default";
 pub struct Caller {
     pub tenant: String,
     pub role: Role,
+    /// Who this is in audit records: `key:<prefix>` (the key's public prefix), or `local`.
+    pub actor: String,
 }
 
 impl Caller {
@@ -45,6 +47,7 @@ impl FromRequestParts<AppState> for Caller {
             return Ok(Caller {
                 tenant: LOCAL_TENANT.to_owned(),
                 role: Role::Admin,
+                actor: "local".to_owned(),
             });
         }
         let unauthorized =
@@ -68,6 +71,7 @@ impl FromRequestParts<AppState> for Caller {
             })?;
         match api_keys::authenticate(&state.pool, secret).await? {
             Some(key) => Ok(Caller {
+                actor: format!("key:{}", key.prefix),
                 tenant: key.tenant,
                 role: key.role,
             }),

@@ -2,6 +2,7 @@
 //!
 //! Handlers parse the request, call one library function and shape its result; rules live below.
 
+mod admin;
 mod auth;
 mod chat;
 mod collections;
@@ -130,6 +131,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", axum::routing::get(metrics::render))
         .route("/openapi.json", axum::routing::get(openapi::document))
         .merge(collections::router().route_layer(from_fn_with_state(collections, overload::limit)))
+        .merge(admin::router())
         .merge(
             documents::router(state.max_upload_bytes)
                 .route_layer(from_fn_with_state(documents, overload::limit)),

@@ -3,7 +3,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{chat, collections, documents, error, health, metrics, openai, search};
+use super::{admin, chat, collections, documents, error, health, metrics, openai, search};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -27,6 +27,7 @@ use super::{chat, collections, documents, error, health, metrics, openai, search
         health::healthz,
         health::readyz,
         metrics::render,
+        admin::purge,
     ),
     components(schemas(error::ErrorBody, crate::store::jobs::Job, crate::answer::PassageRef))
 )]

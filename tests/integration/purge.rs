@@ -663,3 +663,76 @@ async fn deleting_a_document_through_the_api_path_forgets_the_cache_entries_only
         "alice's own paragraph's entry went; the shared one stayed"
     );
 }
+
+#[tokio::test]
+async fn the_admin_api_purges_within_the_callers_tenant_only() {
+    use adbrag::store::api_keys::Role;
+    let app = crate::harness::TestApp::spawn(TestDb::migrated().await).await;
+    let acme = app.key("acme", Role::Admin).await;
+    let other = app.key("globex", Role::Admin).await;
+    let writer = app.key("acme", Role::Writer).await;
+    assert_eq!(
+        crate::api::create_collection(&app, &acme, "hr")
+            .await
+            .status(),
+        201
+    );
+    let uploaded: Value = crate::api::upload(
+        &app,
+        &acme,
+        "hr",
+        "e-1042.txt",
+        "Employee E-1042 asked for parental leave in March.",
+        json!({"subject-id": "E-1042"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let id = uploaded["document_id"].as_str().unwrap().to_owned();
+    crate::api::upload(
+        &app,
+        &acme,
+        "hr",
+        "e-7.txt",
+        "Employee E-7 booked a flight.",
+        json!({"subject-id": "E-7"}),
+    )
+    .await;
+    let purge = |key: &str, body: Value| {
+        app.http
+            .post(app.url("/v1/admin/purge"))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+    };
+    let body = json!({"collection": "hr", "where": {"subject-id": "E-1042"}, "reason": "DSR-1"});
+
+    assert_eq!(purge(&writer, body.clone()).await.unwrap().status(), 403);
+    // Another tenant's admin cannot even see the collection.
+    assert_eq!(purge(&other, body.clone()).await.unwrap().status(), 404);
+    let mut dry = body.clone();
+    dry["dry_run"] = json!(true);
+    let plan: Value = purge(&acme, dry).await.unwrap().json().await.unwrap();
+    assert_eq!(plan["result"], "dry_run", "{plan}");
+    assert_eq!(plan["documents"][0]["id"], id.as_str());
+    let everything = purge(&acme, json!({"collection": "hr", "where": {}}))
+        .await
+        .unwrap();
+    assert_eq!(everything.status(), 409);
+
+    let done: Value = purge(&acme, body).await.unwrap().json().await.unwrap();
+    assert_eq!(done["result"], "purged", "{done}");
+    assert_eq!(done["verification"]["ok"], true, "{done}");
+    assert_eq!(done["receipt"]["documents"], json!([id]));
+    let actor: String = sqlx::query_scalar("SELECT actor FROM audit_log WHERE action = 'purge'")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert!(actor.starts_with("key:"), "{actor}");
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM document")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 1, "E-7's document stays");
+}
