@@ -11,7 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 mod admin;
 mod queue;
-pub use admin::{AuditArgs, AuditCommand, PurgeArgs, TombstonesArgs, TombstonesCommand};
+pub use admin::{AuditArgs, AuditCommand, PurgeArgs, StatsArgs, TombstonesArgs, TombstonesCommand};
 pub use queue::{
     FcArgs, JobsArgs, JobsCommand, ObjectStoreArgs, QueueArgs, RouteSettings, WorkerArgs,
 };
@@ -56,6 +56,9 @@ pub enum Command {
     Tombstones(TombstonesArgs),
     /// The audit log: who purged what, and when.
     Audit(AuditArgs),
+    /// What the database holds: collections, documents by status, chunks, table and index
+    /// sizes, jobs by status.
+    Stats(StatsArgs),
 }
 
 #[derive(Debug, Args)]

@@ -38,6 +38,7 @@ fn main() -> ExitCode {
             Command::Purge(args) => cli::purge::run(*args).await,
             Command::Tombstones(args) => cli::purge::tombstones(args).await,
             Command::Audit(args) => cli::purge::audit(args).await,
+            Command::Stats(args) => cli::stats::run(args).await,
         }
     });
     match result {

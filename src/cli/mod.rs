@@ -11,6 +11,7 @@ pub mod migrate;
 pub mod purge;
 pub mod search;
 pub mod serve;
+pub mod stats;
 pub mod worker;
 
 /// A `--filter` argument: JSON, in the grammar of docs/api.md.

@@ -123,3 +123,14 @@ pub enum AuditCommand {
         json: bool,
     },
 }
+
+/// `adbrag stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// As JSON.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+}

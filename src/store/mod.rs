@@ -16,6 +16,7 @@ pub mod keywords;
 pub mod purge;
 pub mod schema;
 pub mod search;
+pub mod stats;
 
 use std::time::Duration;
 

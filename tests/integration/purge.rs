@@ -736,3 +736,37 @@ async fn the_admin_api_purges_within_the_callers_tenant_only() {
         .unwrap();
     assert_eq!(left, 1, "E-7's document stays");
 }
+
+#[tokio::test]
+async fn stats_counts_documents_chunks_jobs_and_sizes() {
+    let s = setup().await;
+    three_documents(&s).await;
+    let output = adbrag(&s.db).args(["stats", "--json"]).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stats: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let docs = &stats["collections"][0];
+    assert_eq!(
+        (
+            docs["name"].as_str(),
+            docs["documents_ready"].as_i64(),
+            docs["chunks"].as_i64()
+        ),
+        (Some("docs"), Some(3), Some(6)),
+        "{stats}"
+    );
+    assert_eq!(stats["embedding_cache_entries"], 4);
+    assert_eq!(stats["jobs"], json!([["succeeded", 3]]));
+    let chunk_table = stats["relations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "chunk")
+        .expect("the chunk table is listed");
+    assert!(chunk_table["bytes"].as_i64().unwrap() > 0);
+    let text = adbrag(&s.db).arg("stats").output().unwrap();
+    assert!(String::from_utf8_lossy(&text.stdout).contains("largest tables and indexes"));
+}
