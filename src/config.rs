@@ -11,7 +11,9 @@ use secrecy::{ExposeSecret, SecretString};
 
 mod admin;
 mod queue;
-pub use admin::{AuditArgs, AuditCommand, PurgeArgs, StatsArgs, TombstonesArgs, TombstonesCommand};
+pub use admin::{
+    AuditArgs, AuditCommand, PurgeArgs, ReindexArgs, StatsArgs, TombstonesArgs, TombstonesCommand,
+};
 pub use queue::{
     FcArgs, JobsArgs, JobsCommand, ObjectStoreArgs, QueueArgs, RouteSettings, WorkerArgs,
 };
@@ -59,6 +61,9 @@ pub enum Command {
     /// What the database holds: collections, documents by status, chunks, table and index
     /// sizes, jobs by status.
     Stats(StatsArgs),
+    /// Re-embed a collection with the configured embedder (after a change of model or size),
+    /// switching in one transaction; resumes after an interruption.
+    Reindex(Box<ReindexArgs>),
 }
 
 #[derive(Debug, Args)]

@@ -39,6 +39,7 @@ fn main() -> ExitCode {
             Command::Tombstones(args) => cli::purge::tombstones(args).await,
             Command::Audit(args) => cli::purge::audit(args).await,
             Command::Stats(args) => cli::stats::run(args).await,
+            Command::Reindex(args) => cli::reindex::run(*args).await,
         }
     });
     match result {

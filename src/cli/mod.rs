@@ -9,6 +9,7 @@ pub mod jobs;
 pub mod keys;
 pub mod migrate;
 pub mod purge;
+pub mod reindex;
 pub mod search;
 pub mod serve;
 pub mod stats;

@@ -151,7 +151,7 @@ fn print(outcome: &PurgeOutcome, json: bool) -> anyhow::Result<()> {
 }
 
 /// `--actor`, else the OS user; refused when neither is known.
-fn actor(given: Option<&str>) -> anyhow::Result<String> {
+pub(super) fn actor(given: Option<&str>) -> anyhow::Result<String> {
     if let Some(actor) = given.filter(|a| !a.trim().is_empty()) {
         return Ok(actor.trim().to_owned());
     }

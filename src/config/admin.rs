@@ -134,3 +134,32 @@ pub struct StatsArgs {
     #[command(flatten)]
     pub database: DatabaseSettings,
 }
+
+/// `adbrag reindex`: re-embed a collection with the configured embedder.
+#[derive(Debug, Args)]
+pub struct ReindexArgs {
+    /// The collection to re-embed.
+    #[arg(long, short = 'c')]
+    pub collection: String,
+
+    #[arg(long, env = "ADBRAG_TENANT", default_value = "default")]
+    pub tenant: String,
+
+    /// Re-embed even when the collection is already on the configured model and size.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Chunks embedded per round (each round is stored before the next, so a crash loses at most one).
+    #[arg(long, default_value_t = 256)]
+    pub batch: i64,
+
+    /// Who asks, for the audit record; default: the OS user.
+    #[arg(long)]
+    pub actor: Option<String>,
+
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+
+    #[command(flatten)]
+    pub embedding: super::EmbeddingSettings,
+}

@@ -14,6 +14,7 @@ pub mod embedding_cache;
 pub mod jobs;
 pub mod keywords;
 pub mod purge;
+pub mod reindex;
 pub mod schema;
 pub mod search;
 pub mod stats;

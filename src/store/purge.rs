@@ -431,8 +431,9 @@ fn distinctive_phrase(text: &str) -> Option<String> {
 }
 
 /// The tables a purge touches, for `VACUUM`.
-pub const TABLES: [&str; 8] = [
+pub const TABLES: [&str; 9] = [
     "chunk",
+    "reindex_vector",
     "document",
     "keyword_posting",
     "keyword_term",
