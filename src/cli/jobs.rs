@@ -1,8 +1,10 @@
 //! `adbrag jobs list|retry|cancel`: the ingest queue, for operators.
 
+use serde_json::json;
+
 use crate::{
     config::{JobsArgs, JobsCommand},
-    store::{self, jobs},
+    store::{self, audit, jobs},
 };
 
 pub async fn run(args: JobsArgs) -> anyhow::Result<()> {
@@ -47,15 +49,29 @@ pub async fn run(args: JobsArgs) -> anyhow::Result<()> {
             }
         }
         JobsCommand::Retry { id, all_dead } => {
+            let actor = super::purge::actor(args.actor.as_deref())?;
             let mut conn = pool.acquire().await?;
             if all_dead {
                 let retried = jobs::retry_dead(&mut *conn).await?;
+                let ids: Vec<_> = retried.iter().map(|job| job.id).collect();
+                let details = json!({ "jobs": ids });
+                audit::record(&mut *conn, &actor, "jobs_retry", None, None, &details).await?;
                 println!(
                     "queued {} dead job(s) again; a worker picks them up",
                     retried.len()
                 );
             } else if let Some(id) = id {
                 let job = jobs::retry(&mut conn, id).await?;
+                let (collection, subject) = (Some(job.collection_id), Some(job.id));
+                audit::record(
+                    &mut *conn,
+                    &actor,
+                    "jobs_retry",
+                    collection,
+                    subject,
+                    &json!({}),
+                )
+                .await?;
                 println!(
                     "queued job {} again ({}); a worker picks it up",
                     job.id, job.source_uri
@@ -63,8 +79,19 @@ pub async fn run(args: JobsArgs) -> anyhow::Result<()> {
             }
         }
         JobsCommand::Cancel { id } => {
+            let actor = super::purge::actor(args.actor.as_deref())?;
             let mut conn = pool.acquire().await?;
             let job = jobs::cancel(&mut conn, id).await?;
+            let (collection, subject) = (Some(job.collection_id), Some(job.id));
+            audit::record(
+                &mut *conn,
+                &actor,
+                "jobs_cancel",
+                collection,
+                subject,
+                &json!({}),
+            )
+            .await?;
             println!("cancelled job {} ({})", job.id, job.source_uri);
         }
     }

@@ -230,7 +230,7 @@ pub async fn audit(args: AuditArgs) -> anyhow::Result<()> {
         limit,
         json,
     } = args.command;
-    for record in purge::audit(
+    for record in store::audit::list(
         &mut conn,
         since,
         actor.as_deref(),

@@ -114,13 +114,21 @@ pub async fn run(args: ReindexArgs) -> anyhow::Result<()> {
         bar.finish_and_clear();
         if reindex::switch(&mut conn, collection.id, &model, dimensions, &actor).await? {
             let usage = embedder.usage().snapshot().since(usage_before);
-            println!(
-                "reindexed '{}' to {model} ({dims} dimensions) in {:.1} s: {} request(s), {} token(s); searches now use the new vectors",
-                collection.name,
-                started.elapsed().as_secs_f64(),
-                usage.requests,
-                usage.tokens
-            );
+            let seconds = started.elapsed().as_secs_f64();
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "collection": collection.name, "model": model, "dimensions": dims,
+                        "seconds": seconds, "requests": usage.requests, "tokens": usage.tokens,
+                    })
+                );
+            } else {
+                println!(
+                    "reindexed '{}' to {model} ({dims} dimensions) in {seconds:.1} s: {} request(s), {} token(s); searches now use the new vectors",
+                    collection.name, usage.requests, usage.tokens
+                );
+            }
             return Ok(());
         }
         // Documents written meanwhile have chunks without new vectors: another round.

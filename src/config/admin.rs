@@ -153,6 +153,10 @@ pub struct ReindexArgs {
     #[arg(long, default_value_t = 256)]
     pub batch: i64,
 
+    /// The summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+
     /// Who asks, for the audit record; default: the OS user.
     #[arg(long)]
     pub actor: Option<String>,

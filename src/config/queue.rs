@@ -217,6 +217,10 @@ pub struct JobsArgs {
     #[command(subcommand)]
     pub command: JobsCommand,
 
+    /// Who acts, for the audit record of a retry or cancel; default: the OS user.
+    #[arg(long, global = true)]
+    pub actor: Option<String>,
+
     #[command(flatten)]
     pub database: DatabaseSettings,
 }

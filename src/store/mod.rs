@@ -7,6 +7,7 @@
 //! dimension in vector index DDL and expressions, rendered by [`dialect`] from a checked `u16`.
 
 pub mod api_keys;
+pub mod audit;
 pub mod collections;
 pub mod dialect;
 pub mod documents;

@@ -161,20 +161,20 @@ async fn jobs_list_retry_and_cancel_act_on_the_queue() {
     );
 
     let retry = adbrag()
-        .args(["jobs", "retry", "--all-dead"])
+        .args(["jobs", "retry", "--all-dead", "--actor", "ops"])
         .env("DATABASE_URL", &db.url)
         .output()
         .unwrap();
     assert!(retry.status.success());
     assert!(String::from_utf8_lossy(&retry.stdout).contains("queued 1 dead job"));
     let cancel = adbrag()
-        .args(["jobs", "cancel", &job.id.to_string()])
+        .args(["jobs", "cancel", &job.id.to_string(), "--actor", "ops"])
         .env("DATABASE_URL", &db.url)
         .output()
         .unwrap();
     assert!(cancel.status.success());
     let again = adbrag()
-        .args(["jobs", "cancel", &job.id.to_string()])
+        .args(["jobs", "cancel", &job.id.to_string(), "--actor", "ops"])
         .env("DATABASE_URL", &db.url)
         .output()
         .unwrap();

@@ -13,6 +13,7 @@ mod keywords;
 mod object_store;
 mod purge;
 mod queue;
+mod reindex;
 mod rerank;
 mod search_filter;
 mod store_collections;
