@@ -13,14 +13,16 @@
 ALTER TABLE chunk ADD COLUMN embedding_sha256 bytea
     CHECK (embedding_sha256 IS NULL OR octet_length(embedding_sha256) = 32);
 
--- Existing chunks: the same text model_input builds, hashed here. (A chunk whose document's title
--- changed since it was embedded gets the hash of today's input; its old entry then matches no chunk
--- and is dropped below, which costs one embedding call if that text comes again.)
+-- Existing chunks: the same text model_input builds, hashed here. The embedded title is the parsed
+-- one; a document without one stores its file name as its title instead, which the embedder never
+-- saw, so a title equal to the URI's last segment is left out. (Where this guess is wrong — a title
+-- changed since embedding, an upload named otherwise than its URI — the old entry matches no chunk
+-- and is dropped below: one embedding call if that text comes again, never a kept leftover.)
 UPDATE chunk c
 SET embedding_sha256 = sha256(convert_to((
         SELECT CASE WHEN cardinality(ctx.parts) = 0 THEN c.text
                     ELSE array_to_string(ctx.parts, ' > ') || E'\n\n' || c.text END
-        FROM (SELECT array_remove(ARRAY[d.title], NULL)
+        FROM (SELECT array_remove(ARRAY[nullif(d.title, regexp_replace(d.source_uri, '^.*/', ''))], NULL)
                      || coalesce((SELECT array_agg(h.value ORDER BY h.n)
                                   FROM jsonb_array_elements_text(c.heading_path)
                                        WITH ORDINALITY AS h(value, n)), '{}') AS parts

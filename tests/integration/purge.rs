@@ -770,3 +770,60 @@ async fn stats_counts_documents_chunks_jobs_and_sizes() {
     let text = adbrag(&s.db).arg("stats").output().unwrap();
     assert!(String::from_utf8_lossy(&text.stdout).contains("largest tables and indexes"));
 }
+
+/// Migration 0007 computes `chunk.embedding_sha256` for existing chunks in SQL; it must be the
+/// hash the pipeline computes in Rust (`model_input`), or cache entries would be lost or kept
+/// wrongly. The migration's own statement is run again on chunks whose hash was cleared.
+#[tokio::test]
+async fn migration_0007_hashes_existing_chunks_exactly_as_the_pipeline_does() {
+    let s = setup().await;
+    let collection = docs_collection(&s).await;
+    let pipeline = s.queue.pipeline();
+    let markdown = SourceObject {
+        uri: "oss://corp-docs/guide.md".into(),
+        file_name: Some("guide.md".into()),
+        bytes: "# Staff guide\n\n## Leave\n\n### Sick leave\n\nTell your manager on the first day.\n\n## Travel\n\nBook through the desk."
+            .as_bytes()
+            .to_vec(),
+        etag: None,
+        modified: Utc.timestamp_opt(1_790_000_000, 0).unwrap(),
+        metadata: json!({}),
+        acl: vec![],
+    };
+    pipeline
+        .ingest(&collection, markdown, "test")
+        .await
+        .unwrap();
+    pipeline
+        .ingest(
+            &collection,
+            text_object("plain.txt", &[paragraph("plain")], 1),
+            "test",
+        )
+        .await
+        .unwrap();
+    let expected: Vec<(uuid::Uuid, Vec<u8>)> =
+        sqlx::query_as("SELECT id, embedding_sha256 FROM chunk ORDER BY id")
+            .fetch_all(&s.db.pool)
+            .await
+            .unwrap();
+    assert!(expected.len() >= 3);
+
+    let migration = include_str!("../../migrations/0007_tenant_cache.sql");
+    let start = migration.find("UPDATE chunk c").unwrap();
+    let update = &migration[start..start + migration[start..].find(";\n").unwrap()];
+    sqlx::query("UPDATE chunk SET embedding_sha256 = NULL")
+        .execute(&s.db.pool)
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(update.to_owned()))
+        .execute(&s.db.pool)
+        .await
+        .unwrap();
+    let recomputed: Vec<(uuid::Uuid, Vec<u8>)> =
+        sqlx::query_as("SELECT id, embedding_sha256 FROM chunk ORDER BY id")
+            .fetch_all(&s.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(recomputed, expected);
+}
