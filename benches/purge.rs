@@ -315,7 +315,7 @@ async fn main() {
             let (d50, d95) = (percentile(&during, 0.5), percentile(&during, 0.95));
             let (b50, b95) = (percentile(&before, 0.5), percentile(&before, 0.95));
             println!(
-                "  {label} run {run_index}: purge {s:.2} s; readers during: {} searches, p50 {d50:.1} ms, p95 {d95:.1} ms; before: p50 {b50:.1} ms, p95 {b95:.1} ms",
+                "  {label} run {run_index}: purge {s:.2} s; readers during: {} searches, p50 {d50:.1} ms, p95 {d95:.1} ms; alone, just after: p50 {b50:.1} ms, p95 {b95:.1} ms",
                 during.len()
             );
             seconds.push(s);
@@ -325,7 +325,7 @@ async fn main() {
             before95.push(b95);
         }
         println!(
-            "purge of one {TARGET_CHUNKS}-chunk document of a {}-chunk collection, {label}: median {:.2} s; readers' latency during it / before it: p50 {:.2}x, p95 {:.2}x (p95 {:.1} ms vs {:.1} ms)",
+            "purge of one {TARGET_CHUNKS}-chunk document of a {}-chunk collection, {label}: median {:.2} s; readers' latency during it / alone: p50 {:.2}x, p95 {:.2}x (p95 {:.1} ms vs {:.1} ms)",
             BACKGROUND_DOCUMENTS * BACKGROUND_CHUNKS + TARGET_CHUNKS,
             median(seconds),
             median(ratio50),
