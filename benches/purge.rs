@@ -24,7 +24,6 @@ use std::{
 
 use adbrag::{
     admin::{self, PurgeOutcome, PurgeRequest},
-    config::{FusionArg, SearchSettings},
     search::segment,
     store::{
         collections::{self, Collection, NewCollection},
@@ -35,7 +34,7 @@ use adbrag::{
     },
 };
 use chrono::Utc;
-use common::{median, percentile};
+use common::{Rng, median, normalise, percentile, search_settings};
 use futures::StreamExt;
 use sqlx::PgPool;
 
@@ -47,32 +46,17 @@ const RUNS: usize = 3;
 /// `VACUUM FULL` rebuilds the HNSW index of 100k vectors: minutes on 2 cores, so once.
 const VACUUM_RUNS: usize = 1;
 
-struct Rng(u64);
+/// A random unit vector of `DIMS`.
+fn vector(rng: &mut Rng) -> Vec<f32> {
+    normalise((0..DIMS).map(|_| rng.unit()).collect())
+}
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn unit(&mut self) -> f32 {
-        (self.next() % 20_000) as f32 / 10_000.0 - 1.0
-    }
-
-    fn vector(&mut self) -> Vec<f32> {
-        let v: Vec<f32> = (0..DIMS).map(|_| self.unit()).collect();
-        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
-        v.into_iter().map(|x| x / norm).collect()
-    }
-
-    fn text(&mut self, words: usize) -> String {
-        (0..words)
-            .map(|_| format!("w{}", self.next() % 5000))
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
+/// `words` random words of a 5,000-word vocabulary.
+fn text(rng: &mut Rng, words: usize) -> String {
+    (0..words)
+        .map(|_| format!("w{}", rng.next() % 5000))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn document(
@@ -83,7 +67,7 @@ fn document(
 ) -> (NewDocument, Vec<NewChunk>) {
     let chunks = (0..chunks)
         .map(|_| {
-            let text = rng.text(40);
+            let text = text(rng, 40);
             NewChunk {
                 keywords: segment::keywords(&text),
                 embedding_sha256: sha256(&text),
@@ -92,7 +76,7 @@ fn document(
                 page_from: None,
                 page_to: None,
                 heading_path: vec![],
-                embedding: rng.vector(),
+                embedding: vector(rng),
             }
         })
         .collect();
@@ -109,22 +93,6 @@ fn document(
         acl: vec![],
     };
     (document, chunks)
-}
-
-fn settings() -> SearchSettings {
-    SearchSettings {
-        candidates: 50,
-        fusion: FusionArg::Score,
-        rrf_k: 60.0,
-        bm25_k1: 1.2,
-        bm25_b: 0.75,
-        vector_weight: 1.0,
-        keyword_weight: 0.75,
-        unreadable_vector_weight: 0.0,
-        postings_per_term: 200,
-        rerank: Default::default(),
-        ef_search: 100,
-    }
 }
 
 /// Hybrid searches, 2 at a time, until `stop`; their latencies in ms.
@@ -152,8 +120,8 @@ async fn readers(
                         mode: Mode::Hybrid,
                         top_k: 10,
                         candidates: 50,
-                        fusion: settings().fusion(),
-                        bm25: settings().bm25(),
+                        fusion: search_settings().fusion(),
+                        bm25: search_settings().bm25(),
                         postings_per_term: 200,
                         filter: None,
                         principals: None,
@@ -276,7 +244,7 @@ async fn main() {
         .collect::<Vec<_>>()
         .await;
     let queries: Vec<(Vec<String>, Vec<f32>)> = (0..100)
-        .map(|_| (segment::terms(&rng.text(3)), rng.vector()))
+        .map(|_| (segment::terms(&text(&mut rng, 3)), vector(&mut rng)))
         .collect();
     println!(
         "loaded {} background chunks in {:.0} s",

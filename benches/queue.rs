@@ -12,6 +12,7 @@
 //!    the same object, so the difference is what the queue, the event and the fetch add;
 //! 3. cold start of `adbrag fc` (the release binary): from exec to the first `/invoke` answered.
 
+mod common;
 #[path = "../tests/integration/harness/db.rs"]
 #[allow(dead_code)]
 mod db;
@@ -45,6 +46,7 @@ use adbrag::{
     store::collections::{self, NewCollection},
 };
 use chrono::{TimeZone, Utc};
+use common::{median, percentile};
 use futures::StreamExt;
 use openai::FakeOpenAi;
 use oss::{FakeOss, Keys};
@@ -56,17 +58,6 @@ const EVENTS: usize = 200;
 const LATENCY_SAMPLES: usize = 40;
 const DIMS: usize = 1024;
 const BUCKET: &str = "bench-docs";
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
-fn percentile(mut values: Vec<f64>, p: f64) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let index = ((values.len() as f64 - 1.0) * p).round() as usize;
-    values[index]
-}
 
 /// A handbook-sized document: ten paragraphs, each a chunk.
 fn document(d: usize) -> String {
@@ -330,6 +321,8 @@ async fn main() {
             alone[run], queued[run]
         );
     }
+    invoke.sort_by(f64::total_cmp);
+    direct.sort_by(f64::total_cmp);
     let (a, q) = (median(alone), median(queued));
     println!("throughput ({EVENTS} events, median of {RUNS} runs):");
     println!("  pipeline alone, 2 at a time : {a:>8.1} documents/s");
@@ -343,17 +336,17 @@ async fn main() {
     );
     println!(
         "  /invoke → searchable : median {:.1} ms, p95 {:.1} ms",
-        percentile(invoke.clone(), 0.5),
-        percentile(invoke.clone(), 0.95)
+        percentile(&invoke, 0.5),
+        percentile(&invoke, 0.95)
     );
     println!(
         "  pipeline alone       : median {:.1} ms, p95 {:.1} ms",
-        percentile(direct.clone(), 0.5),
-        percentile(direct.clone(), 0.95)
+        percentile(&direct, 0.5),
+        percentile(&direct, 0.95)
     );
     println!(
         "  added by event + queue + fetch: median {:.1} ms",
-        percentile(invoke, 0.5) - percentile(direct, 0.5)
+        percentile(&invoke, 0.5) - percentile(&direct, 0.5)
     );
 
     let binary = concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/adbrag");

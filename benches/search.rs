@@ -30,7 +30,7 @@ use std::{
 };
 
 use adbrag::{
-    config::{FusionArg, SearchSettings},
+    config::SearchSettings,
     search::segment,
     store::{
         collections::{self, Collection, NewCollection},
@@ -41,7 +41,7 @@ use adbrag::{
     },
 };
 use chrono::Utc;
-use common::{Server, median, percentile};
+use common::{Rng, Server, median, normalise, percentile, search_settings};
 use futures::StreamExt;
 use sqlx::PgPool;
 
@@ -54,28 +54,6 @@ const QUERIES: usize = 400;
 const CONCURRENCY: usize = 8;
 /// How long each overload scenario runs.
 const OVERLOAD_TIME: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Deterministic pseudo-random numbers (xorshift), so every run loads the same corpus.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn unit(&mut self) -> f32 {
-        (self.next() % 2_000_001) as f32 / 1_000_000.0 - 1.0
-    }
-}
-
-fn normalise(mut v: Vec<f32>) -> Vec<f32> {
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-9);
-    v.iter_mut().for_each(|x| *x /= norm);
-    v
-}
 
 fn near(rng: &mut Rng, center: &[f32], spread: f32) -> Vec<f32> {
     normalise(center.iter().map(|c| c + spread * rng.unit()).collect())
@@ -247,19 +225,7 @@ async fn load(pool: &PgPool) -> Corpus {
 }
 
 fn settings() -> SearchSettings {
-    SearchSettings {
-        candidates: 50,
-        fusion: FusionArg::Score,
-        rrf_k: 60.0,
-        bm25_k1: 1.2,
-        bm25_b: 0.75,
-        vector_weight: 1.0,
-        keyword_weight: 0.75,
-        unreadable_vector_weight: 0.0,
-        postings_per_term: 200,
-        rerank: Default::default(),
-        ef_search: 100,
-    }
+    search_settings()
 }
 
 /// Runs `total` calls of `call` at `concurrency`; returns sorted latencies (ms) and the wall time.

@@ -1,5 +1,6 @@
 //! What the benchmarks share: the real `adbrag serve` as a child process (so its memory is
-//! measured alone), and the statistics.
+//! measured alone), the statistics, a deterministic generator for synthetic corpora, and the
+//! search settings the retrieval benchmarks run with.
 
 #![allow(dead_code, reason = "each benchmark uses its own part")]
 
@@ -93,4 +94,44 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
 pub fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
+}
+
+/// Deterministic pseudo-random numbers (xorshift), so every run loads the same corpus.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// Uniform in [-1, 1].
+    pub fn unit(&mut self) -> f32 {
+        (self.next() % 2_000_001) as f32 / 1_000_000.0 - 1.0
+    }
+}
+
+pub fn normalise(mut v: Vec<f32>) -> Vec<f32> {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-9);
+    v.iter_mut().for_each(|x| *x /= norm);
+    v
+}
+
+/// The service's default retrieval settings, as the benchmarks query with them.
+pub fn search_settings() -> adbrag::config::SearchSettings {
+    adbrag::config::SearchSettings {
+        candidates: 50,
+        fusion: adbrag::config::FusionArg::Score,
+        rrf_k: 60.0,
+        bm25_k1: 1.2,
+        bm25_b: 0.75,
+        vector_weight: 1.0,
+        keyword_weight: 0.75,
+        unreadable_vector_weight: 0.0,
+        postings_per_term: 200,
+        rerank: Default::default(),
+        ef_search: 100,
+    }
 }

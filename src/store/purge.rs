@@ -280,7 +280,6 @@ pub async fn execute(
             evidence.phrases.push(phrase);
         }
     }
-    counts.jobs = count_jobs(&mut tx, &targets).await?;
     sqlx::query(
         "DELETE FROM ingest_job j
          WHERE j.document_id = ANY($1)

@@ -600,31 +600,8 @@ async fn a_database_cut_in_the_middle_rolls_the_purge_back_and_says_so() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    loop {
-        let waiting: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
-               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-        )
-        .fetch_one(&observer)
-        .await
-        .unwrap();
-        if waiting > 0 {
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
-    let admin = sqlx::PgPool::connect(&crate::harness::db::admin_url())
-        .await
-        .unwrap();
-    sqlx::query(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-         WHERE datname = $1 AND pid <> $2 AND pid <> pg_backend_pid()",
-    )
-    .bind(&s.db.name)
-    .bind(holder_pid)
-    .execute(&admin)
-    .await
-    .unwrap();
+    crate::harness::db::wait_for_advisory_waiters(&observer, 1).await;
+    crate::harness::db::cut_connections(&s.db.name, holder_pid).await;
     holder.rollback().await.unwrap();
     let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
         .await

@@ -661,14 +661,18 @@ async fn oss_errors_that_are_not_the_documents_fault_are_retried() {
     assert_eq!(statuses(&answer), ["done/written"], "{answer}");
 }
 
+/// One event, decoded as the FC handler decodes it.
+fn decoded(value: &Value) -> adbrag::ingest::event::Event {
+    adbrag::ingest::event::decode(payload(std::slice::from_ref(value)).as_bytes())
+        .unwrap()
+        .remove(0)
+        .unwrap()
+}
+
 /// Offers the events in this order, then lets a worker process everything.
 async fn deliver_in_order(s: &Setup, events: &[Value]) {
     for value in events {
-        let decoded =
-            adbrag::ingest::event::decode(payload(std::slice::from_ref(value)).as_bytes())
-                .unwrap()
-                .remove(0)
-                .unwrap();
+        let decoded = decoded(value);
         assert!(matches!(
             s.queue.offer(&decoded, "test").await.unwrap(),
             Offered::Job(_)
@@ -785,18 +789,12 @@ async fn a_replayed_old_upload_does_not_resurrect_a_deleted_document() {
 async fn a_worker_killed_mid_job_loses_its_lease_and_another_finishes_without_duplicates() {
     let s = setup().await;
     let etag = s.oss.put(BUCKET, "handbook.md", HANDBOOK.as_bytes(), &[]);
-    let decoded = adbrag::ingest::event::decode(
-        payload(&[event(
-            "ObjectCreated:PutObject",
-            "handbook.md",
-            Some(&etag),
-            at(1),
-        )])
-        .as_bytes(),
-    )
-    .unwrap()
-    .remove(0)
-    .unwrap();
+    let decoded = decoded(&event(
+        "ObjectCreated:PutObject",
+        "handbook.md",
+        Some(&etag),
+        at(1),
+    ));
     s.queue.offer(&decoded, "test").await.unwrap();
     // The embedder hangs, so the first worker is mid-job when it is killed.
     s.ai.push_fault(AiFault::Delay(Duration::from_secs(30)));
@@ -857,12 +855,7 @@ async fn a_database_restart_during_a_batch_is_retried_and_nothing_is_half_writte
             format!("Document {i} about the canteen menu on day {i}.").as_bytes(),
             &[],
         );
-        let decoded = adbrag::ingest::event::decode(
-            payload(&[event("ObjectCreated:PutObject", &key, Some(&etag), at(i))]).as_bytes(),
-        )
-        .unwrap()
-        .remove(0)
-        .unwrap();
+        let decoded = decoded(&event("ObjectCreated:PutObject", &key, Some(&etag), at(i)));
         s.queue.offer(&decoded, "test").await.unwrap();
     }
     // Workers run into a restart: every connection to the test database is cut — what a restart
@@ -895,31 +888,8 @@ async fn a_database_restart_during_a_batch_is_retried_and_nothing_is_half_writte
         Duration::from_millis(20),
         stop,
     ));
-    loop {
-        let waiting: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
-               AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-        )
-        .fetch_one(&observer)
-        .await
-        .unwrap();
-        if waiting >= 2 {
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
-    let admin = sqlx::PgPool::connect(&crate::harness::db::admin_url())
-        .await
-        .unwrap();
-    sqlx::query(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-         WHERE datname = $1 AND pid <> pg_backend_pid() AND pid <> $2",
-    )
-    .bind(&s.db.name)
-    .bind(holder_pid)
-    .execute(&admin)
-    .await
-    .unwrap();
+    crate::harness::db::wait_for_advisory_waiters(&observer, 2).await;
+    crate::harness::db::cut_connections(&s.db.name, holder_pid).await;
     holder.rollback().await.unwrap();
     stop_tx.send(true).unwrap();
     let totals = workers.await.unwrap();
@@ -971,12 +941,12 @@ async fn admin_pool(s: &Setup) -> sqlx::PgPool {
 async fn a_job_out_of_attempts_is_dead_and_an_operator_can_retry_or_cancel_it() {
     let s = setup().await;
     let etag = s.oss.put(BUCKET, "a.md", HANDBOOK.as_bytes(), &[]);
-    let decoded = adbrag::ingest::event::decode(
-        payload(&[event("ObjectCreated:PutObject", "a.md", Some(&etag), at(1))]).as_bytes(),
-    )
-    .unwrap()
-    .remove(0)
-    .unwrap();
+    let decoded = decoded(&event(
+        "ObjectCreated:PutObject",
+        "a.md",
+        Some(&etag),
+        at(1),
+    ));
     let Offered::Job(enqueued) = s.queue.offer(&decoded, "test").await.unwrap() else {
         panic!("queued")
     };

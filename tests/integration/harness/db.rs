@@ -70,3 +70,38 @@ impl Drop for TestDb {
         .join();
     }
 }
+
+/// Waits until at least `n` connections to `pool`'s database wait for an advisory lock (a test
+/// holds one to catch a writer inside its transaction).
+pub async fn wait_for_advisory_waiters(pool: &PgPool, n: i64) {
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+        .fetch_one(pool)
+        .await
+        .expect("pg_locks answers");
+        if waiting >= n {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Terminates every connection to database `name` except the backend `keep`: what a database
+/// restart looks like to its clients, without disturbing the other tests' databases.
+pub async fn cut_connections(name: &str, keep: i32) {
+    let admin = PgPool::connect(&admin_url())
+        .await
+        .expect("the admin database answers");
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = $1 AND pid <> $2 AND pid <> pg_backend_pid()",
+    )
+    .bind(name)
+    .bind(keep)
+    .execute(&admin)
+    .await
+    .expect("terminate the connections");
+}
