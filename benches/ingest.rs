@@ -86,7 +86,7 @@ struct Run {
 
 async fn end_to_end(fake: &FakeOpenAi, concurrency: usize, documents: usize) -> Run {
     let db = db::TestDb::migrated().await;
-    let embedder = llm::embedder(&settings(fake, concurrency)).unwrap();
+    let embedder = llm::embedder(&settings(fake, concurrency).config().unwrap()).unwrap();
     let pipeline = Pipeline::new(
         db.pool.clone(),
         embedder.clone(),
@@ -240,7 +240,7 @@ async fn bench_rate_limited() {
         let fake = FakeOpenAi::start().await;
         fake.limit_concurrency(LIMIT);
         fake.delay_every_request(std::time::Duration::from_millis(DELAY_MS));
-        let embedder = llm::embedder(&settings(&fake, LIMIT)).unwrap();
+        let embedder = llm::embedder(&settings(&fake, LIMIT).config().unwrap()).unwrap();
         let texts: Vec<String> = (0..DOCUMENTS * 40).map(|i| format!("text {i}")).collect();
         let started = Instant::now();
         embedder.embed(&texts).await.unwrap();
@@ -285,7 +285,7 @@ async fn bench_local_embedder() {
             .into(),
         ..settings(&FakeOpenAi::start().await, 1)
     };
-    let embedder = match llm::embedder(&settings) {
+    let embedder = match llm::embedder(&settings.config().unwrap()) {
         Ok(embedder) => embedder,
         Err(err) => {
             println!("local embedder: skipped ({err})");

@@ -98,7 +98,7 @@ async fn rig(fake: &FakeOpenAi) -> Rig {
     let db = db::TestDb::migrated().await;
     let pipeline = Arc::new(Pipeline::new(
         db.pool.clone(),
-        llm::embedder(&embedding(fake)).unwrap(),
+        llm::embedder(&embedding(fake).config().unwrap()).unwrap(),
         Arc::new(EstimatingCounter),
         Limits {
             max_object_bytes: 10 << 20,

@@ -266,8 +266,8 @@ fn sql_query<'a>(
         mode,
         top_k: 10,
         candidates: 50,
-        fusion: settings().fusion(),
-        bm25: settings().bm25(),
+        fusion: settings().options().fusion,
+        bm25: settings().options().bm25,
         postings_per_term: settings().postings_per_term as i64,
         filter: None,
         principals: None,
@@ -279,7 +279,11 @@ async fn main() {
     let db = db::TestDb::migrated().await;
     // The pool the service would use: ef_search and iterative scans set at connection start.
     let mut options: sqlx::postgres::PgConnectOptions = db.url.parse().unwrap();
-    options = options.options(settings().session().iter().map(|(k, v)| (*k, v.as_str())));
+    options = options.options(
+        adbrag::store::dialect::search_session(settings().ef_search)
+            .iter()
+            .map(|(k, v)| (*k, v.as_str())),
+    );
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(16)
         .connect_with(options)

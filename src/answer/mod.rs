@@ -13,8 +13,9 @@ pub mod citations;
 pub mod context;
 pub mod extractive;
 pub mod prompts;
+pub mod writer;
 
-use std::{sync::Arc, time::Instant};
+use std::{path::PathBuf, sync::Arc, time::Instant};
 
 use futures::{Stream, StreamExt};
 use serde::Serialize;
@@ -22,16 +23,16 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::{
-    config::{ChatSettings, SearchSettings},
     ingest::tokens::{EstimatingCounter, TokenCounter},
     llm::{
-        Embedder,
-        chat::{ChatError, ChatModel, ChatRequest, Delta, Message, Role, TokenUsage},
+        ChatConfig, Embedder,
+        chat::{ChatError, ChatRequest, Delta, Message, Role, TokenUsage},
+        openai_chat::OpenAiChat,
         rerank::Reranker,
     },
     search::{
         filter::Filter,
-        retrieve::{self, SearchError},
+        retrieve::{self, SearchError, SearchOptions},
         segment,
     },
     store::{collections::Collection, search::Mode},
@@ -39,6 +40,7 @@ use crate::{
 use citations::CitationFilter;
 use context::Passage;
 use prompts::{NOT_FOUND, PromptError, Prompts};
+pub use writer::Writer;
 
 /// Tokens a passage's `<passage …>` wrapping costs, on top of its text.
 const PASSAGE_OVERHEAD_TOKENS: usize = 40;
@@ -234,18 +236,41 @@ pub enum SetupError {
     Prompt(#[from] PromptError),
 }
 
-/// The configured answerer: its model (`--chat-base-url`, else extractive) and prompts.
-pub fn answerer(settings: &ChatSettings) -> Result<Answerer, SetupError> {
-    let model = crate::llm::chat_model(settings)?;
-    let prompts = Prompts::load(settings.prompts_dir.as_deref())?;
-    Ok(Answerer::new(model, prompts, settings.clone()))
+/// How answers use the model's context window, and where the prompts come from; validated once
+/// at start-up (`config::ChatSettings::answer`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnswerConfig {
+    /// The model's context window in tokens: passages, history and the answer must fit in it.
+    pub context_tokens: usize,
+    /// Tokens reserved for the answer (sent as `max_tokens`).
+    pub answer_tokens: usize,
+    /// Most tokens of earlier conversation turns sent along.
+    pub history_tokens: usize,
+    /// Most tokens of retrieved passages put in front of the model.
+    pub passage_tokens: usize,
+    /// A passage found only by the vector leg must be at least this similar to the question.
+    pub min_similarity: f64,
+    /// Sampling temperature sent to the model.
+    pub temperature: f32,
+    /// Templates to use instead of the built-in prompts.
+    pub prompts_dir: Option<PathBuf>,
+}
+
+/// The configured answerer: a model when `chat` names an endpoint, else the extractive writer.
+pub fn answerer(chat: &ChatConfig, config: AnswerConfig) -> Result<Answerer, SetupError> {
+    let writer = match &chat.endpoint {
+        Some(endpoint) => Writer::Model(Arc::new(OpenAiChat::new(endpoint, chat)?)),
+        None => Writer::Extractive,
+    };
+    let prompts = Prompts::load(config.prompts_dir.as_deref())?;
+    Ok(Answerer::new(writer, prompts, config))
 }
 
 /// Everything answering needs, shared by every request.
 pub struct Answerer {
-    pub model: Arc<dyn ChatModel>,
+    pub writer: Writer,
     pub prompts: Prompts,
-    pub settings: ChatSettings,
+    pub settings: AnswerConfig,
     /// Counts prompt tokens for budgets: an upper bound, so a budget is never overrun.
     counter: EstimatingCounter,
     /// Reorders the retrieved hits before the context is assembled, when configured.
@@ -253,9 +278,9 @@ pub struct Answerer {
 }
 
 impl Answerer {
-    pub fn new(model: Arc<dyn ChatModel>, prompts: Prompts, settings: ChatSettings) -> Self {
+    pub fn new(writer: Writer, prompts: Prompts, settings: AnswerConfig) -> Self {
         Self {
-            model,
+            writer,
             prompts,
             settings,
             counter: EstimatingCounter,
@@ -271,7 +296,7 @@ impl Answerer {
 
     /// The model's name as responses report it.
     pub fn model_name(&self) -> &str {
-        self.model.name()
+        self.writer.name()
     }
 
     /// Validates, condenses, retrieves and assembles.
@@ -281,7 +306,7 @@ impl Answerer {
         embedder: &dyn Embedder,
         collection: &Collection,
         question: &Question,
-        search: &SearchSettings,
+        search: &SearchOptions,
     ) -> Result<Prepared, AnswerError> {
         let (application, history, last) = split(&question.messages)?;
         let (history, history_trimmed, history_tokens) = self.trim_history(history);
@@ -384,7 +409,7 @@ impl Answerer {
     /// answerer has no model to ask: a short follow-up is searched together with the previous
     /// question. If the model fails, the follow-up is searched as it is.
     async fn condense(&self, history: &[Message], last: &str, usage: &mut TokenUsage) -> String {
-        if self.model.is_extractive() {
+        if self.writer.is_extractive() {
             let previous = history.iter().rev().find(|m| m.role == Role::User);
             return match previous {
                 Some(previous) if segment::terms(last).len() < 4 => {
@@ -403,12 +428,10 @@ impl Answerer {
         let messages = [Message::new(Role::User, prompt)];
         let request = ChatRequest {
             messages: &messages,
-            question: last,
-            passages: &[],
             max_tokens: CONDENSE_MAX_TOKENS,
             temperature: 0.0,
         };
-        match self.model.complete(&request).await {
+        match self.writer.complete(&request, last, &[]).await {
             Ok(completion) => {
                 usage.add(completion.usage);
                 let query = completion.text.trim();
@@ -428,8 +451,6 @@ impl Answerer {
     fn request<'a>(&self, prepared: &'a Prepared) -> ChatRequest<'a> {
         ChatRequest {
             messages: &prepared.messages,
-            question: &prepared.question,
-            passages: &prepared.passages,
             max_tokens: prepared
                 .max_tokens
                 .map_or(self.settings.answer_tokens, |max| {
@@ -445,7 +466,14 @@ impl Answerer {
         let mut timings = prepared.timings;
         let (text, finish_reason) = if prepared.found {
             let started = Instant::now();
-            let completion = self.model.complete(&self.request(&prepared)).await?;
+            let completion = self
+                .writer
+                .complete(
+                    &self.request(&prepared),
+                    &prepared.question,
+                    &prepared.passages,
+                )
+                .await?;
             timings.generate_ms = ms(started);
             usage.add(completion.usage);
             (completion.text, completion.finish_reason)
@@ -457,8 +485,8 @@ impl Answerer {
             answer,
             citations: resolve(&prepared.passages, &cited),
             found: prepared.found,
-            extractive: self.model.is_extractive(),
-            model: self.model.name().to_owned(),
+            extractive: self.writer.is_extractive(),
+            model: self.writer.name().to_owned(),
             query: prepared.query,
             history_trimmed: prepared.history_trimmed,
             dropped_citations,
@@ -477,8 +505,8 @@ impl Answerer {
                 query: prepared.query.clone(),
                 passages: prepared.passages.iter().map(PassageRef::new).collect(),
                 found: prepared.found,
-                extractive: self.model.is_extractive(),
-                model: self.model.name().to_owned(),
+                extractive: self.writer.is_extractive(),
+                model: self.writer.name().to_owned(),
                 history_trimmed: prepared.history_trimmed,
             };
             if !prepared.found {
@@ -488,7 +516,11 @@ impl Answerer {
                 return;
             }
             let started = Instant::now();
-            let mut deltas = match self.model.stream(&self.request(&prepared)).await {
+            let mut deltas = match self
+                .writer
+                .stream(&self.request(&prepared), &prepared.question, &prepared.passages)
+                .await
+            {
                 Ok(deltas) => deltas,
                 Err(err) => {
                     yield Event::Error { code: err.code(), message: err.to_string(), usage };

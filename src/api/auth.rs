@@ -29,12 +29,9 @@ impl Caller {
             StatusCode::FORBIDDEN,
             "forbidden",
             format!(
-                "this key's role is {:?}, and this needs {:?}: use a key created with `adbrag keys create --role {}`",
-                self.role,
-                needed,
-                format!("{needed:?}").to_lowercase()
-            )
-            .to_lowercase(),
+                "this key's role is {}, and this needs {needed}: use a key created with `adbrag keys create --role {needed}`",
+                self.role
+            ),
         ))
     }
 }
@@ -43,7 +40,7 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        if !state.auth_required {
+        if state.auth == super::Auth::InsecureLocal {
             return Ok(Caller {
                 tenant: LOCAL_TENANT.to_owned(),
                 role: Role::Admin,
@@ -79,5 +76,25 @@ impl FromRequestParts<AppState> for Caller {
                 "invalid or revoked API key: check the key, or ask an operator for a new one",
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_names_both_roles_and_the_command_that_makes_the_right_key() {
+        let caller = Caller {
+            tenant: "acme".into(),
+            role: Role::Reader,
+            actor: "key:1".into(),
+        };
+        assert!(caller.require(Role::Reader).is_ok());
+        let err = caller.require(Role::Writer).unwrap_err();
+        assert_eq!(
+            err.message(),
+            "this key's role is reader, and this needs writer: use a key created with `adbrag keys create --role writer`"
+        );
     }
 }

@@ -96,6 +96,11 @@ impl ApiError {
         )
     }
 
+    /// What the client is told, in words.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     pub fn status(&self) -> StatusCode {
         self.status
     }
@@ -141,7 +146,7 @@ impl From<store::Error> for ApiError {
                     "the database is unavailable (restarting or overloaded); retry later",
                 );
             }
-            E::Config(_) | E::Database(_) => return Self::internal(&err),
+            E::Database(_) => return Self::internal(&err),
         };
         Self::new(status, code, err.to_string())
     }

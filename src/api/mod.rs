@@ -39,10 +39,37 @@ pub use metrics::Metrics;
 
 use crate::{
     answer::Answerer,
-    config::{HttpSettings, SearchSettings},
+    config::HttpSettings,
     ingest::pipeline::Pipeline,
     llm::{Embedder, rerank::Reranker},
+    search::retrieve::SearchOptions,
 };
+
+/// Who may call the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// Every request carries an API key (the default).
+    Required,
+    /// `--insecure-no-auth` (loopback binds only): every caller is the admin of the local tenant.
+    InsecureLocal,
+}
+
+/// What the API is built from: the services the caller made, and the settings it serves by.
+pub struct AppParts {
+    pub pool: PgPool,
+    pub embedder: Arc<dyn Embedder>,
+    /// Reorders search hits, when configured (docs/rerank.md).
+    pub reranker: Option<Arc<dyn Reranker>>,
+    pub pipeline: Arc<Pipeline>,
+    /// Writes answers (the chat endpoints).
+    pub answerer: Arc<Answerer>,
+    pub search: SearchOptions,
+    /// Capacity and timeouts (the rest of `HttpSettings` is for the listener).
+    pub http: HttpSettings,
+    pub auth: Auth,
+    /// Largest upload accepted, in bytes.
+    pub max_upload_bytes: usize,
+}
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -52,9 +79,8 @@ pub struct AppState {
     /// Reorders search hits, when configured (docs/rerank.md).
     pub reranker: Option<Arc<dyn Reranker>>,
     pub pipeline: Arc<Pipeline>,
-    pub search: SearchSettings,
-    /// False only with `--insecure-no-auth` (loopback binds only): every caller is the local admin.
-    pub auth_required: bool,
+    pub search: SearchOptions,
+    pub auth: Auth,
     /// Largest upload accepted.
     pub max_upload_bytes: usize,
     /// Capacity and timeouts (the rest of `HttpSettings` is for the listener).
@@ -67,19 +93,19 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The state for `settings`: everything else is built by the caller.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        pool: PgPool,
-        embedder: Arc<dyn Embedder>,
-        reranker: Option<Arc<dyn Reranker>>,
-        pipeline: Arc<Pipeline>,
-        answerer: Arc<Answerer>,
-        search: SearchSettings,
-        http: HttpSettings,
-        auth_required: bool,
-        max_upload_bytes: usize,
-    ) -> Self {
+    /// The state for these parts; the metrics and the stream places are made here.
+    pub fn new(parts: AppParts) -> Self {
+        let AppParts {
+            pool,
+            embedder,
+            reranker,
+            pipeline,
+            answerer,
+            search,
+            http,
+            auth,
+            max_upload_bytes,
+        } = parts;
         Self {
             metrics: Metrics::new(embedder.clone(), reranker.clone()),
             reranker,
@@ -89,7 +115,7 @@ impl AppState {
             pipeline,
             answerer,
             search,
-            auth_required,
+            auth,
             max_upload_bytes,
             http,
         }

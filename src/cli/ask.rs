@@ -17,12 +17,20 @@ use crate::{
 
 pub async fn run(args: AskArgs) -> anyhow::Result<()> {
     let filter = super::filter(args.filter.as_deref())?;
-    let pool = store::connect_with_session(&args.database, &args.search.session()).await?;
+    let pool = store::connect(
+        &args
+            .database
+            .options()?
+            .with_session(&store::dialect::search_session(args.search.ef_search)),
+    )
+    .await?;
     store::schema::require_ready(&pool).await?;
     let collection = collections::get(&pool, &args.tenant, &args.collection).await?;
-    let embedder = llm::embedder(&args.embedding)?;
+    let embedder = llm::embedder(&args.embedding.config()?)?;
     let reranker = llm::rerank::reranker(&args.search.rerank.settings())?;
-    let answerer = Arc::new(answer::answerer(&args.chat)?.with_reranker(reranker));
+    let answerer = Arc::new(
+        answer::answerer(&args.chat.config()?, args.chat.answer())?.with_reranker(reranker),
+    );
     let question = Question {
         messages: vec![Message::new(Role::User, args.question)],
         top_k: args.top_k,
@@ -35,7 +43,7 @@ pub async fn run(args: AskArgs) -> anyhow::Result<()> {
             embedder.as_ref(),
             &collection,
             &question,
-            &args.search,
+            &args.search.options(),
         )
         .await?;
     if args.json {

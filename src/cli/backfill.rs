@@ -42,15 +42,14 @@ pub async fn run(args: IngestArgs, prefixes: Vec<String>) -> anyhow::Result<()> 
                 .with_context(|| format!("'{text}' is not a prefix URI"))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let pool = store::connect(&args.database).await?;
+    let pool = store::connect(&args.database.options()?).await?;
     schema::require_ready(&pool).await?;
-    let embedder = llm::embedder(&args.embedding)?;
+    let embedder = llm::embedder(&args.embedding.config()?)?;
     let lease = Duration::from_secs(args.queue.lease_secs);
     let pipeline = ingest::pipeline(
         pool.clone(),
         embedder.clone(),
-        &args.embedding,
-        &args.ingest,
+        &args.ingest.config(&args.embedding)?,
     )?
     .with_lease(lease);
     let chunking = fit_chunking(pipeline.default_chunking(), embedder.as_ref());

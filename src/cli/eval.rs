@@ -31,10 +31,16 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
             }
         }
     }
-    let pool = store::connect_with_session(&args.database, &args.search.session()).await?;
+    let pool = store::connect(
+        &args
+            .database
+            .options()?
+            .with_session(&store::dialect::search_session(args.search.ef_search)),
+    )
+    .await?;
     store::schema::require_ready(&pool).await?;
     let collection = collections::get(&pool, &args.tenant, &args.collection).await?;
-    let embedder = llm::embedder(&args.embedding)?;
+    let embedder = llm::embedder(&args.embedding.config()?)?;
     let reranker = llm::rerank::reranker(&args.search.rerank.settings())?;
 
     let modes = [Mode::Vector, Mode::Keyword, Mode::Hybrid];
@@ -60,7 +66,7 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
                     filter: None,
                     principals: None,
                 },
-                &args.search,
+                &args.search.options(),
             )
             .await?;
             if mode == Mode::Hybrid {
@@ -135,7 +141,7 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
             .collect();
         let report = serde_json::json!({
             "collection": args.collection,
-            "fusion": args.search.fusion(),
+            "fusion": args.search.options().fusion,
             "modes": {
                 "vector": metrics[0],
                 "keyword": metrics[1],
@@ -156,7 +162,7 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
     for (mode, m) in modes.iter().zip(&metrics) {
         println!(
             "{:<8} {:>7} {:>6.3} {:>6.3} {:>6.3} {:>7.3} {:>7.3} {:>7.3}",
-            format!("{mode:?}").to_lowercase(),
+            mode.as_str(),
             m.queries,
             m.hit_at_1,
             m.hit_at_3,
@@ -190,7 +196,8 @@ async fn answer_all(
     collection: &collections::Collection,
     labelled: &[eval::Labelled],
 ) -> anyhow::Result<(String, eval::AnswerMetrics)> {
-    let answerer = answer::answerer(&args.chat)?.with_reranker(reranker);
+    let answerer =
+        answer::answerer(&args.chat.config()?, args.chat.answer())?.with_reranker(reranker);
     let mut answers = Vec::with_capacity(labelled.len());
     for item in labelled {
         let question = Question {
@@ -200,7 +207,13 @@ async fn answer_all(
             principals: None,
         };
         let prepared = answerer
-            .prepare(pool, embedder, collection, &question, &args.search)
+            .prepare(
+                pool,
+                embedder,
+                collection,
+                &question,
+                &args.search.options(),
+            )
             .await?;
         answers.push(answerer.answer(prepared).await?);
     }

@@ -25,11 +25,15 @@ pub async fn run(args: FcArgs) -> anyhow::Result<()> {
             "ADBRAG_OSS_ROUTES names no bucket, so every event would be ignored: set it to bucket[/prefix]=collection[@tenant], comma-separated"
         );
     }
-    let pool = store::connect_lazy(&args.database)?;
-    let embedder = llm::embedder(&args.embedding)?;
+    let pool = store::connect_lazy(&args.database.options()?);
+    let embedder = llm::embedder(&args.embedding.config()?)?;
     let lease = Duration::from_secs(args.queue.lease_secs);
-    let pipeline =
-        ingest::pipeline(pool.clone(), embedder, &args.embedding, &args.ingest)?.with_lease(lease);
+    let pipeline = ingest::pipeline(
+        pool.clone(),
+        embedder,
+        &args.ingest.config(&args.embedding)?,
+    )?
+    .with_lease(lease);
     let queue = Queue::new(
         Arc::new(pipeline),
         ObjectStores::new(args.objects.settings()),

@@ -44,14 +44,13 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
     if files.is_empty() {
         bail!("no files found under the given paths: check them, hidden files are skipped");
     }
-    let pool = store::connect(&args.database).await?;
+    let pool = store::connect(&args.database.options()?).await?;
     schema::require_ready(&pool).await?;
-    let embedder = llm::embedder(&args.embedding)?;
+    let embedder = llm::embedder(&args.embedding.config()?)?;
     let pipeline = ingest::pipeline(
         pool.clone(),
         embedder.clone(),
-        &args.embedding,
-        &args.ingest,
+        &args.ingest.config(&args.embedding)?,
     )?;
     let chunking = fit_chunking(pipeline.default_chunking(), embedder.as_ref());
     let collection = find_or_create(&pool, &args, embedder.as_ref(), &chunking).await?;

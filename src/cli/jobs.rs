@@ -8,7 +8,7 @@ use crate::{
 };
 
 pub async fn run(args: JobsArgs) -> anyhow::Result<()> {
-    let pool = store::connect(&args.database).await?;
+    let pool = store::connect(&args.database.options()?).await?;
     match args.command {
         JobsCommand::List {
             status,
@@ -35,7 +35,7 @@ pub async fn run(args: JobsArgs) -> anyhow::Result<()> {
                     "{}  {:<9} {:<6} {:<10} {}/{}  {}  {}{}",
                     job.id,
                     job.status,
-                    format!("{:?}", job.kind).to_lowercase(),
+                    job.kind.as_str(),
                     job.outcome.as_deref().unwrap_or("-"),
                     job.attempts,
                     job.max_attempts,

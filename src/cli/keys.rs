@@ -6,7 +6,7 @@ use crate::{
 };
 
 pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
-    let pool = store::connect(&args.database).await?;
+    let pool = store::connect(&args.database.options()?).await?;
     match args.command {
         KeysCommand::Create { tenant, role, name } => {
             let created = api_keys::create(&pool, &tenant, role, &name).await?;
@@ -22,7 +22,7 @@ pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
                     "{}  {:<12} {:<7} {:<20} created {}{}",
                     key.id,
                     key.prefix,
-                    format!("{:?}", key.role).to_lowercase(),
+                    key.role.as_str(),
                     key.tenant,
                     key.created_at.format("%Y-%m-%d %H:%M"),
                     key.revoked_at

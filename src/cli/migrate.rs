@@ -10,7 +10,7 @@ use crate::{
 };
 
 pub async fn run(args: MigrateArgs) -> anyhow::Result<()> {
-    let pool = store::connect(&args.database).await?;
+    let pool = store::connect(&args.database.options()?).await?;
     let applied = schema::migrate(&pool)
         .await
         .context("cannot migrate the database")?;

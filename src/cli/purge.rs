@@ -21,7 +21,7 @@ pub async fn run(args: PurgeArgs) -> anyhow::Result<()> {
     } else {
         actor(args.actor.as_deref())?
     };
-    let pool = store::connect(&args.database).await?;
+    let pool = store::connect(&args.database.options()?).await?;
     store::schema::require_ready(&pool).await?;
     let mut request = PurgeRequest {
         tenant: args.tenant.clone(),
@@ -178,7 +178,7 @@ fn confirm(question: &str) -> anyhow::Result<()> {
 }
 
 pub async fn tombstones(args: TombstonesArgs) -> anyhow::Result<()> {
-    let pool = store::connect(&args.database).await?;
+    let pool = store::connect(&args.database.options()?).await?;
     let mut conn = pool.acquire().await?;
     match args.command {
         TombstonesCommand::List { json } => {
@@ -221,7 +221,7 @@ pub async fn tombstones(args: TombstonesArgs) -> anyhow::Result<()> {
 }
 
 pub async fn audit(args: AuditArgs) -> anyhow::Result<()> {
-    let pool = store::connect(&args.database).await?;
+    let pool = store::connect(&args.database.options()?).await?;
     let mut conn = pool.acquire().await?;
     let AuditCommand::List {
         since,

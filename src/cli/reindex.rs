@@ -16,9 +16,9 @@ use crate::{
 
 pub async fn run(args: ReindexArgs) -> anyhow::Result<()> {
     let actor = super::purge::actor(args.actor.as_deref())?;
-    let pool = store::connect(&args.database).await?;
+    let pool = store::connect(&args.database.options()?).await?;
     schema::require_ready(&pool).await?;
-    let embedder = llm::embedder(&args.embedding)?;
+    let embedder = llm::embedder(&args.embedding.config()?)?;
     let collection = collections::get(&pool, &args.tenant, &args.collection).await?;
     let model = embedder.model().to_owned();
     let dimensions = Dimensions::new(embedder.dimensions() as i64)?;

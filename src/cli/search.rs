@@ -8,12 +8,18 @@ use crate::{
 };
 
 pub async fn run(args: SearchArgs) -> anyhow::Result<()> {
-    let mode = parse_mode(&args.mode)?;
+    let mode = Mode::from(args.mode);
     let filter = super::filter(args.filter.as_deref())?;
-    let pool = store::connect_with_session(&args.database, &args.search.session()).await?;
+    let pool = store::connect(
+        &args
+            .database
+            .options()?
+            .with_session(&store::dialect::search_session(args.search.ef_search)),
+    )
+    .await?;
     store::schema::require_ready(&pool).await?;
     let collection = collections::get(&pool, &args.tenant, &args.collection).await?;
-    let embedder = llm::embedder(&args.embedding)?;
+    let embedder = llm::embedder(&args.embedding.config()?)?;
     let reranker = llm::rerank::reranker(&args.search.rerank.settings())?;
     let results = retrieve::search(
         &pool,
@@ -27,7 +33,7 @@ pub async fn run(args: SearchArgs) -> anyhow::Result<()> {
             filter,
             principals: None,
         },
-        &args.search,
+        &args.search.options(),
     )
     .await?;
     if args.json {
@@ -55,19 +61,10 @@ pub async fn run(args: SearchArgs) -> anyhow::Result<()> {
     eprintln!(
         "{} hit(s), {} mode, query embedded by {} in {:.1} ms, retrieved in {:.1} ms",
         results.hits.len(),
-        args.mode,
+        mode.as_str(),
         results.embedder,
         results.timings.embed_ms,
         results.timings.retrieve_ms
     );
     Ok(())
-}
-
-pub fn parse_mode(mode: &str) -> anyhow::Result<Mode> {
-    match mode {
-        "hybrid" => Ok(Mode::Hybrid),
-        "vector" => Ok(Mode::Vector),
-        "keyword" => Ok(Mode::Keyword),
-        other => anyhow::bail!("unknown mode '{other}': use hybrid, vector or keyword"),
-    }
 }

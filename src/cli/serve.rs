@@ -2,35 +2,37 @@
 
 use std::{sync::Arc, time::Duration};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::{
     answer,
-    api::{self, AppState},
+    api::{self, AppParts, AppState, Auth},
     config::ServeArgs,
     ingest, llm,
     store::{self, schema},
 };
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    args.validate()?;
     let bind = args.http.bind;
-    if args.insecure_no_auth && !bind.ip().is_loopback() {
-        bail!(
-            "--insecure-no-auth serves without API keys and is refused on {bind}: bind a loopback address (127.0.0.1) or drop the flag and create keys with `adbrag keys create`"
-        );
-    }
-    let pool = store::connect_with_session(&args.database, &args.search.session()).await?;
+    let pool = store::connect(
+        &args
+            .database
+            .options()?
+            .with_session(&store::dialect::search_session(args.search.ef_search)),
+    )
+    .await?;
     schema::require_ready(&pool).await?;
-    let embedder = llm::embedder(&args.embedding)?;
+    let embedder = llm::embedder(&args.embedding.config()?)?;
     let pipeline = ingest::pipeline(
         pool.clone(),
         embedder.clone(),
-        &args.embedding,
-        &args.ingest,
+        &args.ingest.config(&args.embedding)?,
     )?;
     let reranker = llm::rerank::reranker(&args.search.rerank.settings())?;
-    let answerer = answer::answerer(&args.chat)?.with_reranker(reranker.clone());
+    let answerer =
+        answer::answerer(&args.chat.config()?, args.chat.answer())?.with_reranker(reranker.clone());
     if args.insecure_no_auth {
         tracing::warn!(
             tenant = api::LOCAL_TENANT,
@@ -51,17 +53,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         rerank = reranker.as_ref().map(|r| r.model()),
         "serving"
     );
-    let state = AppState::new(
-        pool.clone(),
+    let state = AppState::new(AppParts {
+        pool: pool.clone(),
         embedder,
         reranker,
-        Arc::new(pipeline),
-        Arc::new(answerer),
-        args.search,
-        args.http.clone(),
-        !args.insecure_no_auth,
-        usize::try_from(args.ingest.max_object_bytes).unwrap_or(usize::MAX),
-    );
+        pipeline: Arc::new(pipeline),
+        answerer: Arc::new(answerer),
+        search: args.search.options(),
+        http: args.http.clone(),
+        auth: if args.insecure_no_auth {
+            Auth::InsecureLocal
+        } else {
+            Auth::Required
+        },
+        max_upload_bytes: usize::try_from(args.ingest.max_object_bytes).unwrap_or(usize::MAX),
+    });
     api::serve(
         listener,
         api::router(state),

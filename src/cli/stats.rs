@@ -6,7 +6,7 @@ use crate::{
 };
 
 pub async fn run(args: StatsArgs) -> anyhow::Result<()> {
-    let pool = store::connect(&args.database).await?;
+    let pool = store::connect(&args.database.options()?).await?;
     let mut conn = pool.acquire().await?;
     let stats = stats::gather(&mut conn).await?;
     if args.json {

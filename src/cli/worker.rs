@@ -19,12 +19,16 @@ use crate::{
 };
 
 pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
-    let pool = store::connect(&args.database).await?;
+    let pool = store::connect(&args.database.options()?).await?;
     schema::require_ready(&pool).await?;
-    let embedder = llm::embedder(&args.embedding)?;
+    let embedder = llm::embedder(&args.embedding.config()?)?;
     let lease = Duration::from_secs(args.queue.lease_secs);
-    let pipeline =
-        ingest::pipeline(pool.clone(), embedder, &args.embedding, &args.ingest)?.with_lease(lease);
+    let pipeline = ingest::pipeline(
+        pool.clone(),
+        embedder,
+        &args.ingest.config(&args.embedding)?,
+    )?
+    .with_lease(lease);
     let queue = Arc::new(Queue::new(
         Arc::new(pipeline),
         ObjectStores::new(args.objects.settings()),

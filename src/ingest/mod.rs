@@ -13,58 +13,48 @@ pub mod queue;
 pub mod source;
 pub mod tokens;
 
-use std::sync::Arc;
+use std::{path::PathBuf, sync::Arc};
 
 use sqlx::PgPool;
 
-use crate::{
-    config::{EmbeddingSettings, IngestSettings},
-    llm,
-};
+use crate::llm;
 
-#[derive(Debug, thiserror::Error)]
-pub enum SetupError {
-    #[error("invalid chunking options: {0}")]
-    Chunking(String),
-    #[error(transparent)]
-    Tokenizer(#[from] tokens::TokenizerError),
+/// How ingestion splits documents and what protects it, validated once at start-up
+/// (`config::IngestSettings::config`).
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    pub limits: pipeline::Limits,
+    /// Chunk size and overlap for collections that do not set their own, validated
+    /// ([`chunk::ChunkOptions::validate`]).
+    pub chunking: chunk::ChunkOptions,
+    /// A tokenizer.json that counts tokens as the embedding model does; `None`: the documented
+    /// over-estimate.
+    pub tokenizer: Option<PathBuf>,
 }
 
-/// The pipeline the settings describe, for `embedder`; refuses chunking options that make no sense.
+/// The pipeline `config` describes, for `embedder` (its chunking already validated).
 pub fn pipeline(
     pool: PgPool,
     embedder: Arc<dyn llm::Embedder>,
-    embedding: &EmbeddingSettings,
-    settings: &IngestSettings,
-) -> Result<pipeline::Pipeline, SetupError> {
-    let chunking = chunk::ChunkOptions {
-        max_tokens: settings.chunk_tokens,
-        overlap_tokens: settings.chunk_overlap,
-    };
-    chunking.validate().map_err(SetupError::Chunking)?;
-    let counter = token_counter(settings, embedding, embedder.as_ref())?;
+    config: &IngestConfig,
+) -> Result<pipeline::Pipeline, tokens::TokenizerError> {
+    let counter = token_counter(config)?;
     Ok(pipeline::Pipeline::new(
         pool,
         embedder,
         counter,
-        pipeline::Limits::from(settings),
-        chunking,
+        config.limits.clone(),
+        config.chunking.clone(),
     ))
 }
 
-/// The token counter for chunking: the configured tokenizer.json, else the local model's own
-/// tokenizer when embedding locally, else the documented over-estimate.
+/// The token counter for chunking: the configured tokenizer.json, else the documented
+/// over-estimate.
 pub fn token_counter(
-    settings: &IngestSettings,
-    embedding: &EmbeddingSettings,
-    embedder: &dyn llm::Embedder,
+    config: &IngestConfig,
 ) -> Result<Arc<dyn tokens::TokenCounter>, tokens::TokenizerError> {
-    if let Some(path) = &settings.tokenizer {
-        return Ok(Arc::new(tokens::TokenizerCounter::from_file(path)?));
+    match &config.tokenizer {
+        Some(path) => Ok(Arc::new(tokens::TokenizerCounter::from_file(path)?)),
+        None => Ok(Arc::new(tokens::EstimatingCounter)),
     }
-    if embedder.is_local() {
-        let path = llm::local_model_dir(&embedding.models_dir).join("tokenizer.json");
-        return Ok(Arc::new(tokens::TokenizerCounter::from_file(&path)?));
-    }
-    Ok(Arc::new(tokens::EstimatingCounter))
 }

@@ -18,7 +18,6 @@ use super::{
     tokens::TokenCounter,
 };
 use crate::{
-    config::IngestSettings,
     llm::{EmbedError, Embedder},
     search::segment,
     store::{
@@ -38,17 +37,6 @@ pub struct Limits {
     pub max_pages: u32,
     pub max_chunks: usize,
     pub parse_timeout: Duration,
-}
-
-impl From<&IngestSettings> for Limits {
-    fn from(settings: &IngestSettings) -> Self {
-        Self {
-            max_object_bytes: settings.max_object_bytes,
-            max_pages: settings.max_pages,
-            max_chunks: settings.max_chunks,
-            parse_timeout: Duration::from_secs(settings.parse_timeout_secs.max(1)),
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,14 +1,12 @@
-//! Answer writers behind one trait: a language model behind an OpenAI-compatible API
-//! ([`OpenAiChat`](super::openai_chat::OpenAiChat)), or the local extractive answerer
-//! ([`Extractive`](super::extractive::Extractive)) that quotes the passages and calls nothing.
+//! Language models that write answers, behind one trait: today a model behind an
+//! OpenAI-compatible API ([`OpenAiChat`](super::openai_chat::OpenAiChat)). The extractive answer,
+//! which calls no model, is written on the answer side (`answer::writer`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
-
-use crate::answer::context::Passage;
 
 /// Who said a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -45,13 +43,10 @@ impl Message {
     }
 }
 
-/// One answer to write. A language model reads `messages` (the rendered prompt); the extractive
-/// answerer reads `question` and `passages` directly.
+/// One call: the rendered prompt, the answer's budget and the sampling temperature.
 #[derive(Debug, Clone, Copy)]
 pub struct ChatRequest<'a> {
     pub messages: &'a [Message],
-    pub question: &'a str,
-    pub passages: &'a [Passage],
     pub max_tokens: usize,
     pub temperature: f32,
 }
@@ -132,8 +127,6 @@ impl ChatError {
 pub trait ChatModel: Send + Sync {
     /// The model's name (as clients see it in `/v1/models`).
     fn name(&self) -> &str;
-    /// True for the extractive answerer: responses say no language model wrote them.
-    fn is_extractive(&self) -> bool;
     async fn complete(&self, request: &ChatRequest<'_>) -> Result<Completion, ChatError>;
     async fn stream(&self, request: &ChatRequest<'_>) -> Result<DeltaStream, ChatError>;
     /// Counters since start-up.

@@ -2,7 +2,6 @@
 //! local, offline models that are the embedded default.
 
 pub mod chat;
-pub mod extractive;
 pub mod local;
 pub mod openai;
 pub mod openai_chat;
@@ -10,16 +9,61 @@ pub mod rerank;
 pub mod transport;
 
 use std::{
-    path::Path,
+    path::{Path, PathBuf},
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
     },
+    time::Duration,
 };
 
 use async_trait::async_trait;
+use secrecy::SecretString;
 
-use crate::config::{ChatSettings, EmbeddingSettings};
+/// An OpenAI-compatible API: its base URL (checked to be http(s) when a client is built) and key.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// E.g. https://dashscope-intl.aliyuncs.com/compatible-mode/v1.
+    pub base_url: String,
+    pub api_key: Option<SecretString>,
+}
+
+/// Which embedder to build and how it behaves; `config::EmbeddingSettings::config` makes it from
+/// the command line and the environment, tests and tools directly.
+#[derive(Debug, Clone)]
+pub struct EmbeddingConfig {
+    /// The API to call; `None` embeds locally with the model under `models_dir`.
+    pub endpoint: Option<Endpoint>,
+    /// The model at the endpoint.
+    pub model: String,
+    /// Vector size asked of the endpoint (`dimensions`).
+    pub dimensions: usize,
+    /// Inputs per request (at least 1).
+    pub batch_size: usize,
+    /// Requests in flight at once (at least 1).
+    pub concurrency: usize,
+    /// Attempts per request, the first included (at least 1).
+    pub max_attempts: u32,
+    /// Time allowed for one response.
+    pub timeout: Duration,
+    /// Where the local models live.
+    pub models_dir: PathBuf,
+}
+
+/// Which language model writes answers; `None` endpoint: no model (the extractive answerer).
+#[derive(Debug, Clone)]
+pub struct ChatConfig {
+    pub endpoint: Option<Endpoint>,
+    pub model: String,
+    /// Attempts per call before its first token (at least 1).
+    pub max_attempts: u32,
+    /// Time allowed for the response headers, and then for each piece of the stream.
+    pub timeout: Duration,
+    /// Calls in flight at once, across the process.
+    pub concurrency: usize,
+    /// Send Model Studio's `enable_thinking: false` on non-streaming calls.
+    pub qwen_fields: bool,
+}
 
 /// Turns texts into vectors.
 ///
@@ -143,14 +187,6 @@ impl UsageSnapshot {
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
     #[error(
-        "ADBRAG_EMBEDDING_API_KEY is set but ADBRAG_EMBEDDING_BASE_URL is not: set the endpoint too, e.g. https://dashscope-intl.aliyuncs.com/compatible-mode/v1"
-    )]
-    KeyWithoutEndpoint,
-    #[error(
-        "ADBRAG_CHAT_API_KEY is set but ADBRAG_CHAT_BASE_URL is not: set the endpoint too, e.g. https://dashscope-intl.aliyuncs.com/compatible-mode/v1 (or unset the key for extractive answers)"
-    )]
-    ChatKeyWithoutEndpoint,
-    #[error(
         "the model API's base URL is invalid ({0}): use an http(s) URL ending in the API version, e.g. …/compatible-mode/v1"
     )]
     InvalidEndpoint(String),
@@ -159,23 +195,12 @@ pub enum SetupError {
 }
 
 /// The configured embedder: the OpenAI-compatible API when an endpoint is set, else the local model.
-pub fn embedder(settings: &EmbeddingSettings) -> Result<Arc<dyn Embedder>, SetupError> {
-    match (&settings.base_url, &settings.api_key) {
-        (Some(base_url), _) => Ok(Arc::new(openai::OpenAiEmbedder::new(base_url, settings)?)),
-        (None, Some(_)) => Err(SetupError::KeyWithoutEndpoint),
-        (None, None) => Ok(Arc::new(local::LocalService::load(&local_model_dir(
-            &settings.models_dir,
+pub fn embedder(config: &EmbeddingConfig) -> Result<Arc<dyn Embedder>, SetupError> {
+    match &config.endpoint {
+        Some(endpoint) => Ok(Arc::new(openai::OpenAiEmbedder::new(endpoint, config)?)),
+        None => Ok(Arc::new(local::LocalService::load(&local_model_dir(
+            &config.models_dir,
         ))?)),
-    }
-}
-
-/// The configured answer writer: the OpenAI-compatible API when an endpoint is set, else the
-/// extractive answerer.
-pub fn chat_model(settings: &ChatSettings) -> Result<Arc<dyn chat::ChatModel>, SetupError> {
-    match (&settings.base_url, &settings.api_key) {
-        (Some(base_url), _) => Ok(Arc::new(openai_chat::OpenAiChat::new(base_url, settings)?)),
-        (None, Some(_)) => Err(SetupError::ChatKeyWithoutEndpoint),
-        (None, None) => Ok(Arc::new(extractive::Extractive::default())),
     }
 }
 

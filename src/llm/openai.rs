@@ -18,10 +18,9 @@ use futures::{StreamExt, TryStreamExt};
 use secrecy::ExposeSecret;
 
 use super::{
-    EmbedError, Embedder, SetupError, Usage,
+    EmbedError, Embedder, EmbeddingConfig, Endpoint, SetupError, Usage,
     transport::{self, AdaptiveLimit, Failure, RetryPolicy},
 };
-use crate::config::EmbeddingSettings;
 
 pub struct OpenAiEmbedder {
     client: Client<OpenAIConfig>,
@@ -33,12 +32,13 @@ pub struct OpenAiEmbedder {
 }
 
 impl OpenAiEmbedder {
-    pub fn new(base_url: &str, settings: &EmbeddingSettings) -> Result<Self, SetupError> {
+    pub fn new(endpoint: &Endpoint, settings: &EmbeddingConfig) -> Result<Self, SetupError> {
+        let base_url = endpoint.base_url.as_str();
         super::check_endpoint(base_url)?;
         let usage = Arc::new(Usage::default());
         let policy = RetryPolicy {
             max_attempts: settings.max_attempts.max(1),
-            timeout: Duration::from_secs(settings.timeout_secs.max(1)),
+            timeout: settings.timeout.max(Duration::from_millis(1)),
             ..RetryPolicy::default()
         };
         let http = reqwest::Client::builder()
@@ -47,7 +47,7 @@ impl OpenAiEmbedder {
             .build()
             .map_err(|err| SetupError::InvalidEndpoint(err.to_string()))?;
         let mut config = OpenAIConfig::new().with_api_base(base_url.trim_end_matches('/'));
-        if let Some(key) = &settings.api_key {
+        if let Some(key) = &endpoint.api_key {
             config = config.with_api_key(key.expose_secret());
         }
         let concurrency = settings.concurrency.max(1);

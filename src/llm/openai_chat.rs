@@ -19,13 +19,12 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 use super::{
-    SetupError, Usage,
+    ChatConfig, Endpoint, SetupError, Usage,
     chat::{
         ChatError, ChatModel, ChatRequest, ChatUsage, Completion, Delta, DeltaStream, TokenUsage,
     },
     transport::{self, AdaptiveLimit, Failure, RetryPolicy},
 };
-use crate::config::ChatSettings;
 
 pub struct OpenAiChat {
     client: Client<OpenAIConfig>,
@@ -37,9 +36,10 @@ pub struct OpenAiChat {
 }
 
 impl OpenAiChat {
-    pub fn new(base_url: &str, settings: &ChatSettings) -> Result<Self, SetupError> {
+    pub fn new(endpoint: &Endpoint, settings: &ChatConfig) -> Result<Self, SetupError> {
+        let base_url = endpoint.base_url.as_str();
         super::check_endpoint(base_url)?;
-        let timeout = Duration::from_secs(settings.timeout_secs.max(1));
+        let timeout = settings.timeout.max(Duration::from_millis(1));
         let policy = RetryPolicy {
             max_attempts: settings.max_attempts.max(1),
             timeout,
@@ -52,7 +52,7 @@ impl OpenAiChat {
             .build()
             .map_err(|err| SetupError::InvalidEndpoint(err.to_string()))?;
         let mut config = OpenAIConfig::new().with_api_base(base_url.trim_end_matches('/'));
-        if let Some(key) = &settings.api_key {
+        if let Some(key) = &endpoint.api_key {
             config = config.with_api_key(key.expose_secret());
         }
         let transport_usage = Arc::new(Usage::default());
@@ -97,10 +97,6 @@ impl OpenAiChat {
 impl ChatModel for OpenAiChat {
     fn name(&self) -> &str {
         &self.model
-    }
-
-    fn is_extractive(&self) -> bool {
-        false
     }
 
     async fn complete(&self, request: &ChatRequest<'_>) -> Result<Completion, ChatError> {

@@ -1,75 +1,16 @@
-//! Metadata filters: the JSON a client sends with a search request, validated into a [`Filter`],
-//! then rendered as a boolean SQL expression over a `jsonb` column with every value and field path
-//! bound as a parameter. No client text ever becomes SQL text: field names are validated *and*
-//! bound, values are bound, and the only literals in the SQL are this module's own constants.
-//!
-//! # Grammar
-//!
-//! A filter is a JSON object. Its keys are field names or the logical operators `$and`, `$or` and
-//! `$not`; several keys in one object must all hold (AND). `{}` matches every document.
-//!
-//! ```json
-//! {"team": "hr"}                                   equality: a string, number or boolean
-//! {"team": "hr", "year": 2024}                     several keys: all must hold
-//! {"team": {"$eq": "hr"}}                          the same as {"team": "hr"}
-//! {"team": {"$ne": "hr"}}                          not equal (also matches documents without 'team')
-//! {"team": {"$in": ["hr", "legal"]}}               any of the listed values (at most 256)
-//! {"team": {"$nin": ["hr", "legal"]}}              none of them (also matches documents without 'team')
-//! {"year": {"$gte": 2020, "$lt": 2025}}            number ranges: $gt, $gte, $lt, $lte
-//! {"published": {"$gte": "2024-01-01", "$lt": "2024-07-01T00:00:00Z"}}   date ranges
-//! {"owner": {"$exists": true}}                     the field is present (even if null)
-//! {"owner.name": "ana"}                            a dotted name walks nested objects
-//! {"$and": [{"team": "hr"}, {"year": 2024}]}
-//! {"$or": [{"team": "hr"}, {"team": "legal"}]}
-//! {"$not": {"team": "hr"}}
-//! ```
-//!
-//! Limits: at most 8 levels of nested filter objects (the outermost is level 1; each `$and`,
-//! `$or` or `$not` adds one), at most 64 conditions (one per field operator), at most 256 values
-//! in a `$in` or `$nin` list. A field name matches `^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$` with no
-//! empty part between dots; `"a.b"` is the key `b` inside the object at key `a`.
-//!
-//! # Semantics
-//!
-//! - **Equality** (`"k": v`, `$eq`, `$in`) is jsonb containment: `column @> '{"k": v}'`, which the
-//!   `jsonb_path_ops` GIN index on `document.metadata` serves (`$in` is an OR of containments, a
-//!   bitmap OR of index scans). Numbers compare by value (`2024` equals `2024.0`); types never
-//!   match across (`"2024"` is not `2024`); a field holding an array is not equal to one of its
-//!   items (PostgreSQL's containment only lets a *top-level* array contain a bare value).
-//! - **Negations** (`$ne`, `$nin`, `$not`) are the exact complement of what they negate: they
-//!   match wherever it does not, including documents where the field is missing or of another
-//!   type. They render as `(…) IS NOT TRUE`, so a NULL never turns a negation into "unknown".
-//! - **Ranges** compare only values of the operand's kind; anything else (a missing field, a
-//!   string where a number is expected, `"n/a"`, an object) is simply not in range: the
-//!   condition is false, never an SQL error. Each cast is guarded by `CASE WHEN … THEN … ELSE
-//!   false END`, because PostgreSQL does not promise to evaluate the operands of `AND` in order.
-//!   - A **number** operand compares values whose `jsonb_typeof` is `number`, as `numeric`
-//!     (exact: no rounding through floating point).
-//!   - A **date** operand is a string in RFC 3339 (`2024-07-01T08:00:00+08:00`, `…Z`) or
-//!     `YYYY-MM-DD`, which means midnight UTC. Any other string operand is refused: there are no
-//!     ranges over arbitrary text. A stored value counts as a date when it is a string of one of
-//!     those two forms (the separator may also be `t` or a space, the zone `z`) naming a real
-//!     instant; it is then cast to `timestamptz` and compared as an instant, so offsets are
-//!     honoured. The check is a strict regular expression ([`DATE_PATTERN`]) that admits exactly
-//!     the strings the cast accepts: months 01–12, the days each month really has (29 February
-//!     only in leap years), hours 00–23, offsets up to ±15:59, no year 0000. A value such as
-//!     `"2024-13-45"`, `"2023-02-29"` or `"2024-01-01T10:00"` (no zone) is therefore not a date
-//!     and never reaches the cast. Comparing normalised text instead would have needed every
-//!     stored date to be in UTC; casting only proven-valid strings handles offsets correctly.
-//! - **`$exists`** tests whether the path leads anywhere: `{"k": null}` has `k`.
-//! - Dotted paths walk objects only for equality (containment mirrors the object structure);
-//!   the other operators use `#>`, where a segment of digits also indexes into an array. Keep
-//!   array positions out of filters and the two agree.
-//! - If the column itself is SQL NULL, positive conditions yield NULL or false and negations
-//!   yield true; in a `WHERE` clause NULL acts as false. `document.metadata` is `NOT NULL`.
-//!
-//! Dates in equality (`{"published": "2024-01-01"}`) are plain string equality.
-
-use std::fmt;
+//! Metadata filters: the JSON a client sends with a search request, validated into a
+//! [`Filter`] (the tree `store::filter` defines and renders as SQL). The grammar and its semantics
+//! are documented for clients in `docs/api.md` ("Metadata filters"); this module enforces them:
+//! the operators, the field-name rule, the date forms and the size limits below. Every refusal is
+//! a [`FilterError`] that names the offending key or operator and says how to fix it.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde_json::{Map, Number, Value};
-use sqlx::{Postgres, QueryBuilder};
+use serde_json::{Map, Value};
+
+pub use crate::store::filter::{
+    Comparison, Condition, DATE_PATTERN, FieldPath, Filter, InvalidField, MAX_FIELD_CHARS, Operand,
+    Scalar,
+};
 
 /// Nested filter objects allowed, the outermost counting as level 1.
 pub const MAX_DEPTH: usize = 8;
@@ -78,85 +19,9 @@ pub const MAX_DEPTH: usize = 8;
 pub const MAX_CONDITIONS: usize = 64;
 /// Values allowed in one `$in` or `$nin` list.
 pub const MAX_LIST_ITEMS: usize = 256;
-/// Characters allowed in a field name, dots included.
-pub const MAX_FIELD_CHARS: usize = 64;
-
-/// The PostgreSQL regular expression (ARE) a stored string must match to be compared as a date:
-/// `YYYY-MM-DD`, optionally followed by `THH:MM:SS[.fraction]` and `Z` or `±HH:MM`. It encodes
-/// every rule the `timestamptz` cast checks (month lengths, leap years, no year 0000, offsets up
-/// to ±15:59), so whatever matches it casts without error. It is pushed into the SQL as a
-/// literal: it is this module's constant, and holds neither a quote nor a backslash.
-pub const DATE_PATTERN: &str = concat!(
-    "^(?!0000)(?:",
-    // Days 01-28 in any month, 29-30 in any month but February, 31 in the long months...
-    "[0-9]{4}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])",
-    "|(?:0[13-9]|1[0-2])-(?:29|30)|(?:0[13578]|1[02])-31)",
-    // ...and 29 February in years divisible by 4, except centuries not divisible by 400.
-    "|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29",
-    ")",
-    "(?:[Tt ](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:[.][0-9]{1,9})?",
-    "(?:[Zz]|[+-](?:0[0-9]|1[0-5]):[0-5][0-9]))?$",
-);
 
 /// Every operator allowed on a field, as error messages list them.
 const FIELD_OPERATORS: &str = "$eq, $ne, $in, $nin, $gt, $gte, $lt, $lte, $exists";
-
-/// A validated metadata filter. Build it with [`Filter::parse`] from client JSON, or directly
-/// (a [`FieldPath`] can only be made valid, so every `Filter` renders safe SQL). The size limits
-/// are enforced by `parse`; a filter built in code is trusted to stay within them.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Filter {
-    /// Every filter holds. Empty: matches everything (`{}`).
-    And(Vec<Filter>),
-    /// At least one filter holds. Empty: matches nothing.
-    Or(Vec<Filter>),
-    /// The filter does not hold (including where it is false because a field is missing).
-    Not(Box<Filter>),
-    /// One condition on one field.
-    Field {
-        path: FieldPath,
-        condition: Condition,
-    },
-}
-
-/// A validated field name, split at its dots into the keys of nested objects.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct FieldPath(Vec<String>);
-
-/// A value equality compares with.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Scalar {
-    String(String),
-    Number(Number),
-    Bool(bool),
-}
-
-/// What one field must satisfy.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Condition {
-    Eq(Scalar),
-    Ne(Scalar),
-    In(Vec<Scalar>),
-    Nin(Vec<Scalar>),
-    Compare(Comparison, Operand),
-    Exists(bool),
-}
-
-/// A range operator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Comparison {
-    Gt,
-    Gte,
-    Lt,
-    Lte,
-}
-
-/// The bound of a range: its kind decides which stored values are compared at all.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Operand {
-    Number(Number),
-    Date(DateTime<Utc>),
-}
 
 /// Why a filter was refused. Every message names the offending key or operator and says how to
 /// fix it; client text in a message is cut to 64 characters with control characters escaped.
@@ -241,80 +106,20 @@ impl Filter {
         let mut conditions = 0;
         parse_object(object, 1, &mut conditions)
     }
-
-    /// Appends a boolean SQL expression over the jsonb column `column` (a trusted identifier the
-    /// caller passes, e.g. "d.metadata") to `qb`, binding every value and field path with
-    /// push_bind.
-    ///
-    /// Every node renders as an atom, either parenthesised or `TRUE`/`FALSE`, so nodes nest
-    /// without precedence surprises and the caller can follow it with `AND …` as it is.
-    pub fn push_sql(&self, qb: &mut QueryBuilder<Postgres>, column: &str) {
-        match self {
-            Filter::And(parts) => push_joined(qb, column, parts, " AND ", "TRUE"),
-            Filter::Or(parts) => push_joined(qb, column, parts, " OR ", "FALSE"),
-            Filter::Not(inner) => {
-                qb.push("(");
-                inner.push_sql(qb, column);
-                qb.push(" IS NOT TRUE)");
-            }
-            Filter::Field { path, condition } => push_condition(qb, column, path, condition),
-        }
-    }
 }
 
 impl FieldPath {
-    /// Validates a field name: `^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$`, no empty part between dots.
+    /// Validates a field name from client JSON: `^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$`, no empty
+    /// part between dots; the refusal quotes the name safely.
     pub fn parse(name: &str) -> Result<FieldPath, FilterError> {
-        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
-        let starts_well = name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
-        // All allowed characters are ASCII, so the byte length is the character count.
-        if !starts_well || name.len() > MAX_FIELD_CHARS || !name.chars().all(allowed) {
-            return Err(FilterError::InvalidField {
+        FieldPath::new(name).map_err(|invalid| match invalid {
+            InvalidField::Characters => FilterError::InvalidField {
                 field: excerpt(name),
-            });
-        }
-        let segments: Vec<String> = name.split('.').map(str::to_owned).collect();
-        if segments.iter().any(String::is_empty) {
-            return Err(FilterError::EmptyPathSegment {
+            },
+            InvalidField::EmptySegment => FilterError::EmptyPathSegment {
                 field: name.to_owned(),
-            });
-        }
-        Ok(FieldPath(segments))
-    }
-
-    /// The keys from the outermost object inwards.
-    pub fn segments(&self) -> &[String] {
-        &self.0
-    }
-}
-
-impl fmt::Display for FieldPath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0.join("."))
-    }
-}
-
-impl Scalar {
-    fn to_json(&self) -> Value {
-        match self {
-            Scalar::String(s) => Value::String(s.clone()),
-            Scalar::Number(n) => Value::Number(n.clone()),
-            Scalar::Bool(b) => Value::Bool(*b),
-        }
-    }
-}
-
-impl Comparison {
-    fn sql(self) -> &'static str {
-        match self {
-            Comparison::Gt => ">",
-            Comparison::Gte => ">=",
-            Comparison::Lt => "<",
-            Comparison::Lte => "<=",
-        }
+            },
+        })
     }
 }
 
@@ -625,140 +430,12 @@ fn excerpt(text: &str) -> String {
     out
 }
 
-fn push_joined(
-    qb: &mut QueryBuilder<Postgres>,
-    column: &str,
-    parts: &[Filter],
-    separator: &str,
-    empty: &str,
-) {
-    if parts.is_empty() {
-        qb.push(empty);
-        return;
-    }
-    qb.push("(");
-    for (i, part) in parts.iter().enumerate() {
-        if i > 0 {
-            qb.push(separator);
-        }
-        part.push_sql(qb, column);
-    }
-    qb.push(")");
-}
-
-fn push_condition(
-    qb: &mut QueryBuilder<Postgres>,
-    column: &str,
-    path: &FieldPath,
-    condition: &Condition,
-) {
-    match condition {
-        Condition::Eq(value) => push_contains_any(qb, column, path, std::slice::from_ref(value)),
-        Condition::In(values) => push_contains_any(qb, column, path, values),
-        Condition::Ne(value) => {
-            qb.push("(");
-            push_contains_any(qb, column, path, std::slice::from_ref(value));
-            qb.push(" IS NOT TRUE)");
-        }
-        Condition::Nin(values) => {
-            qb.push("(");
-            push_contains_any(qb, column, path, values);
-            qb.push(" IS NOT TRUE)");
-        }
-        Condition::Exists(exists) => {
-            qb.push("(");
-            push_value(qb, column, path, "#>");
-            qb.push(if *exists {
-                " IS NOT NULL)"
-            } else {
-                " IS NULL)"
-            });
-        }
-        Condition::Compare(comparison, Operand::Number(bound)) => {
-            // Casting the text of anything but a number to numeric raises, so only numbers
-            // reach the cast. Text, not `jsonb::numeric`, which PostgreSQL 10 and older lack.
-            // The bound is serde_json's rendering of a JSON number: valid numeric input.
-            qb.push("(CASE WHEN jsonb_typeof(");
-            push_value(qb, column, path, "#>");
-            qb.push(") = 'number' THEN ");
-            push_value(qb, column, path, "#>>");
-            qb.push("::numeric ");
-            qb.push(comparison.sql());
-            qb.push(" ");
-            qb.push_bind(bound.to_string());
-            qb.push("::numeric ELSE FALSE END)");
-        }
-        Condition::Compare(comparison, Operand::Date(bound)) => {
-            // Only strings that match DATE_PATTERN reach the cast, and the pattern admits only
-            // what the cast accepts. `#>>` gives the text of any jsonb, but no number, boolean,
-            // array or object renders as text that matches, so the pattern also checks the type.
-            // A bare date means midnight UTC, whatever the session's TimeZone: give it a zone.
-            qb.push("(CASE WHEN ");
-            push_value(qb, column, path, "#>>");
-            qb.push(" ~ '");
-            qb.push(DATE_PATTERN);
-            qb.push("' THEN (CASE WHEN length(");
-            push_value(qb, column, path, "#>>");
-            qb.push(") = 10 THEN ");
-            push_value(qb, column, path, "#>>");
-            qb.push(" || 'T00:00:00Z' ELSE ");
-            push_value(qb, column, path, "#>>");
-            qb.push(" END)::timestamptz ");
-            qb.push(comparison.sql());
-            qb.push(" ");
-            qb.push_bind(*bound);
-            qb.push(" ELSE FALSE END)");
-        }
-    }
-}
-
-/// `(column @> $1::jsonb OR column @> $2::jsonb …)`: each value wrapped in the path's objects,
-/// so the GIN `jsonb_path_ops` index serves every branch. No values: `FALSE`.
-fn push_contains_any(
-    qb: &mut QueryBuilder<Postgres>,
-    column: &str,
-    path: &FieldPath,
-    values: &[Scalar],
-) {
-    if values.is_empty() {
-        qb.push("FALSE");
-        return;
-    }
-    qb.push("(");
-    for (i, value) in values.iter().enumerate() {
-        if i > 0 {
-            qb.push(" OR ");
-        }
-        let document = path
-            .segments()
-            .iter()
-            .rev()
-            .fold(value.to_json(), |inner, key| {
-                Value::Object(Map::from_iter([(key.clone(), inner)]))
-            });
-        qb.push(column);
-        qb.push(" @> ");
-        qb.push_bind(document);
-        qb.push("::jsonb");
-    }
-    qb.push(")");
-}
-
-/// `(column #> $1::text[])` or `#>>`: the value at the path, its segments bound as `text[]`.
-fn push_value(qb: &mut QueryBuilder<Postgres>, column: &str, path: &FieldPath, operator: &str) {
-    qb.push("(");
-    qb.push(column);
-    qb.push(" ");
-    qb.push(operator);
-    qb.push(" ");
-    qb.push_bind(path.segments());
-    qb.push("::text[])");
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Number;
     use serde_json::json;
+    use sqlx::{Postgres, QueryBuilder};
 
     fn parse(value: Value) -> Filter {
         Filter::parse(&value).unwrap_or_else(|err| panic!("{value} should parse: {err}"))
@@ -1176,5 +853,100 @@ mod tests {
     fn client_text_in_messages_is_cut_and_escaped() {
         assert_eq!(excerpt("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
         assert_eq!(excerpt(&"é".repeat(70)).chars().count(), 65);
+    }
+}
+
+/// Properties of the parser on hostile input: it never panics, whatever JSON arrives; and no
+/// client text ever reaches the SQL text — keys and values are validated and bound. Bounded for
+/// CI; `PROPTEST_CASES=100000 cargo test --lib search::filter::properties` runs a longer session.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use serde_json::{Map, Value, json};
+    use sqlx::{Postgres, QueryBuilder};
+
+    use super::{FieldPath, Filter, FilterError, MAX_FIELD_CHARS};
+
+    /// Client text, marked so it can be looked for in the SQL: `zq` never occurs in the SQL
+    /// this module writes.
+    fn client_text() -> impl Strategy<Value = String> {
+        "[a-z0-9_.$-]{0,8}".prop_map(|s| format!("zq{s}"))
+    }
+
+    fn scalar() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            client_text().prop_map(Value::String),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<bool>().prop_map(Value::Bool),
+            Just(Value::Null),
+            Just(json!("2024-02-29")),
+            Just(json!("2024-07-01T08:00:00+08:00")),
+        ]
+    }
+
+    const OPERATORS: &[&str] = &[
+        "$eq", "$ne", "$in", "$nin", "$gt", "$gte", "$lt", "$lte", "$exists", "$and", "$or",
+        "$not", "$regex", "zq",
+    ];
+
+    /// Arbitrary JSON shaped like filters: objects whose keys are field names or operators,
+    /// nested a few levels, with scalars and lists as leaves.
+    fn filter_like() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            scalar(),
+            prop::collection::vec(scalar(), 0..4).prop_map(Value::Array)
+        ];
+        leaf.prop_recursive(6, 48, 4, |inner| {
+            let key = prop_oneof![
+                client_text(),
+                prop::sample::select(OPERATORS).prop_map(str::to_owned),
+            ];
+            prop_oneof![
+                prop::collection::vec((key, inner.clone()), 0..4)
+                    .prop_map(|pairs| Value::Object(pairs.into_iter().collect::<Map<_, _>>())),
+                prop::collection::vec(inner, 0..4).prop_map(Value::Array),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(
+            std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(512)
+        ))]
+
+        #[test]
+        fn parsing_never_panics_and_client_text_never_reaches_the_sql(value in filter_like()) {
+            if let Ok(filter) = Filter::parse(&value) {
+                let mut qb = QueryBuilder::<Postgres>::new("");
+                filter.push_sql(&mut qb, "d.metadata");
+                let sql = qb.into_string();
+                prop_assert!(!sql.contains("zq"), "client text in the SQL: {sql}");
+            }
+        }
+
+        #[test]
+        fn any_string_as_a_field_name_is_accepted_only_when_safe(name in ".{0,80}") {
+            match FieldPath::parse(&name) {
+                Ok(path) => {
+                    prop_assert!(name.len() <= MAX_FIELD_CHARS);
+                    prop_assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)));
+                    prop_assert_eq!(path.to_string(), name);
+                }
+                Err(err) => {
+                    // The refusal quotes at most 64 characters, with control characters escaped.
+                    let message = err.to_string();
+                    prop_assert!(!message.chars().any(char::is_control), "{message:?}");
+                }
+            }
+        }
+
+        #[test]
+        fn nesting_far_past_the_limit_is_refused_without_overflowing(depth in 9usize..400) {
+            let mut value = json!({"team": "hr"});
+            for _ in 0..depth {
+                value = json!({"$not": value});
+            }
+            prop_assert_eq!(Filter::parse(&value), Err(FilterError::TooDeep));
+        }
     }
 }

@@ -13,13 +13,12 @@ use super::{
     segment,
 };
 use crate::{
-    config::SearchSettings,
     llm::{EmbedError, Embedder, rerank::Reranker},
     store::{
         self,
         collections::Collection,
         dialect::Dimensions,
-        search::{self as sql, Fusion, Hit, Mode},
+        search::{self as sql, Bm25, Fusion, Hit, Mode},
     },
 };
 
@@ -90,6 +89,23 @@ pub enum SearchError {
     Store(#[from] store::Error),
 }
 
+/// How retrieval ranks, validated once at start-up (`config::SearchSettings::options`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SearchOptions {
+    /// Candidates each leg (vector, keyword) contributes before fusion.
+    pub candidates: usize,
+    /// How the legs are fused, and their weights.
+    pub fusion: Fusion,
+    pub bm25: Bm25,
+    /// The vector leg's weight for a query the embedder cannot read (a Chinese query with an
+    /// English-only model); 0 leaves the vector leg out for it.
+    pub unreadable_vector_weight: f64,
+    /// Postings the keyword leg reads per query term, best impact first; 0 reads them all.
+    pub postings_per_term: usize,
+    /// Hits the reranker reorders, when one is configured.
+    pub rerank_top_n: usize,
+}
+
 /// Searches one collection; with a reranker, its first hits are reordered by it.
 pub async fn search(
     pool: &PgPool,
@@ -97,7 +113,7 @@ pub async fn search(
     reranker: Option<&dyn Reranker>,
     collection: &Collection,
     request: &Request,
-    settings: &SearchSettings,
+    settings: &SearchOptions,
 ) -> Result<Results, SearchError> {
     let query = request.query.trim();
     if query.is_empty() {
@@ -113,7 +129,7 @@ pub async fn search(
 
     let terms = segment::terms(query);
     let mut notes = Vec::new();
-    let mut fusion = settings.fusion();
+    let mut fusion = settings.fusion;
     let mut mode = request.mode;
     if mode != Mode::Vector && terms.is_empty() {
         notes.push(
@@ -143,10 +159,10 @@ pub async fn search(
         }
     }
 
-    let bm25 = settings.bm25();
+    let bm25 = settings.bm25;
     // The reranker may lift a hit from below top_k: it is sent top_n, then the list is cut.
     let fetched = match reranker {
-        Some(_) => request.top_k.max(settings.rerank.top_n),
+        Some(_) => request.top_k.max(settings.rerank_top_n),
         None => request.top_k,
     };
     let candidates = settings.candidates.max(fetched) as i64;
@@ -193,7 +209,7 @@ pub async fn search(
             embedding = Some(embed(embedder, collection, dimensions, query).await?);
             embed_ms += embedded.elapsed().as_secs_f64() * 1000.0;
             mode = request.mode;
-            fusion.vector_weight = settings.vector_weight;
+            fusion.vector_weight = settings.fusion.vector_weight;
             note.push_str(", so the vector leg ran after all");
             hits = sql::hybrid(
                 pool,
@@ -212,7 +228,7 @@ pub async fn search(
     let rerank = match reranker {
         Some(reranker) => {
             let (reranked, report) =
-                rerank::apply(reranker, query, hits, settings.rerank.top_n).await;
+                rerank::apply(reranker, query, hits, settings.rerank_top_n).await;
             hits = reranked;
             if let Some(error) = &report.error {
                 notes.push(format!(

@@ -19,18 +19,33 @@ pub enum Role {
     Admin,
 }
 
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Reader, Role::Writer, Role::Admin];
+
+    /// The name the database, the CLI (`--role`) and messages use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Reader => "reader",
+            Role::Writer => "writer",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl std::str::FromStr for Role {
     type Err = String;
 
     fn from_str(value: &str) -> Result<Self, String> {
-        match value {
-            "reader" => Ok(Self::Reader),
-            "writer" => Ok(Self::Writer),
-            "admin" => Ok(Self::Admin),
-            other => Err(format!(
-                "unknown role '{other}': use reader, writer or admin"
-            )),
-        }
+        Role::ALL
+            .into_iter()
+            .find(|role| role.as_str() == value)
+            .ok_or_else(|| format!("unknown role '{value}': use reader, writer or admin"))
     }
 }
 
@@ -112,4 +127,19 @@ pub async fn revoke(executor: impl PgExecutor<'_>, id_or_prefix: &str) -> Result
     .fetch_optional(executor)
     .await?
     .ok_or_else(|| Error::KeyNotFound(id_or_prefix.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_role_displays_as_the_name_it_is_parsed_from_and_stored_as() {
+        for role in Role::ALL {
+            assert_eq!(role.to_string().parse::<Role>(), Ok(role));
+            assert_eq!(serde_json::to_value(role).unwrap(), role.as_str());
+        }
+        assert_eq!(Role::Writer.to_string(), "writer");
+        assert!("Writer".parse::<Role>().is_err());
+    }
 }

@@ -29,6 +29,15 @@ pub enum JobKind {
     Delete,
 }
 
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Upsert => "upsert",
+            JobKind::Delete => "delete",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type, utoipa::ToSchema)]
 #[sqlx(type_name = "text", rename_all = "lowercase")]
 #[serde(rename_all = "lowercase")]

@@ -12,6 +12,7 @@ pub mod collections;
 pub mod dialect;
 pub mod documents;
 pub mod embedding_cache;
+pub mod filter;
 pub mod jobs;
 pub mod keywords;
 pub mod purge;
@@ -28,8 +29,6 @@ use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions},
 };
 use uuid::Uuid;
-
-use crate::config::{ConfigError, DatabaseSettings};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -78,8 +77,6 @@ pub enum Error {
         hint: &'static str,
     },
     #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
 
@@ -116,51 +113,53 @@ fn is_transient_sqlx(err: &sqlx::Error) -> bool {
     }
 }
 
+/// How to reach the database: a parsed connection URL and the pool's bounds. Built and validated
+/// once from the settings (`config::DatabaseSettings::options`), or directly by tests and tools.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// The parsed URL (its `Debug` never shows the password).
+    pub connection: PgConnectOptions,
+    /// Most connections the pool opens.
+    pub max_connections: u32,
+    /// How long to wait for a connection (also bounds the start-up check).
+    pub connect_timeout: Duration,
+}
+
+impl ConnectOptions {
+    /// The same database, with session settings (`SET name = value`) sent at connection
+    /// start-up, so they cost no round trip per query: e.g. [`dialect::search_session`].
+    pub fn with_session(mut self, session: &[(&str, String)]) -> Self {
+        self.connection = self
+            .connection
+            .options(session.iter().map(|(name, value)| (*name, value.as_str())));
+        self
+    }
+
+    fn pool(&self) -> PgPoolOptions {
+        PgPoolOptions::new()
+            .max_connections(self.max_connections)
+            .acquire_timeout(self.connect_timeout)
+    }
+}
+
 /// Opens a pool and proves the database answers, or says why it does not and what to do.
-pub async fn connect(settings: &DatabaseSettings) -> Result<PgPool> {
-    connect_with_session(settings, &[]).await
+pub async fn connect(options: &ConnectOptions) -> Result<PgPool> {
+    let endpoint = format!(
+        "{}:{}",
+        options.connection.get_host(),
+        options.connection.get_port()
+    );
+    options
+        .pool()
+        .connect_with(options.connection.clone())
+        .await
+        .map_err(|err| explain_connect_error(&endpoint, err))
 }
 
 /// A pool that connects on first use: start-up does not depend on the database being reachable
 /// (the Function Compute handler answers "retry" per invocation instead of crash-looping).
-pub fn connect_lazy(settings: &DatabaseSettings) -> Result<PgPool> {
-    let options: PgConnectOptions =
-        settings
-            .url()?
-            .parse()
-            .map_err(|err: sqlx::Error| ConfigError::Invalid {
-                name: "DATABASE_URL",
-                problem: err.to_string(),
-            })?;
-    Ok(PgPoolOptions::new()
-        .max_connections(settings.max_connections)
-        .acquire_timeout(settings.connect_timeout())
-        .connect_lazy_with(options))
-}
-
-/// [`connect`], with session settings (`SET name = value`) sent at connection start-up, so they
-/// cost no round trip per query.
-pub async fn connect_with_session(
-    settings: &DatabaseSettings,
-    session: &[(&str, String)],
-) -> Result<PgPool> {
-    let options: PgConnectOptions =
-        settings
-            .url()?
-            .parse()
-            .map_err(|err: sqlx::Error| ConfigError::Invalid {
-                name: "DATABASE_URL",
-                problem: err.to_string(),
-            })?;
-    let options = options.options(session.iter().map(|(name, value)| (*name, value.as_str())));
-    let endpoint = format!("{}:{}", options.get_host(), options.get_port());
-    let pool = PgPoolOptions::new()
-        .max_connections(settings.max_connections)
-        .acquire_timeout(settings.connect_timeout())
-        .connect_with(options)
-        .await
-        .map_err(|err| explain_connect_error(&endpoint, err))?;
-    Ok(pool)
+pub fn connect_lazy(options: &ConnectOptions) -> PgPool {
+    options.pool().connect_lazy_with(options.connection.clone())
 }
 
 fn explain_connect_error(endpoint: &str, cause: sqlx::Error) -> Error {

@@ -13,8 +13,8 @@ use serde::Serialize;
 use sqlx::{Acquire, PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
+use super::filter::Filter;
 use super::{Result, documents, keywords, sha256};
-use crate::search::filter::Filter;
 
 /// What to purge. Every field narrows: documents must match all that are given.
 #[derive(Debug, Clone, Default)]

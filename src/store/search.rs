@@ -9,11 +9,11 @@ use serde::Serialize;
 use sqlx::{PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
 
+use super::filter::Filter;
 use super::{
     Result,
     dialect::{self, Dimensions},
 };
-use crate::search::filter::Filter;
 
 /// Which legs run.
 #[derive(
@@ -25,6 +25,17 @@ pub enum Mode {
     Hybrid,
     Vector,
     Keyword,
+}
+
+impl Mode {
+    /// The name requests and reports use (`hybrid`, `vector`, `keyword`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Hybrid => "hybrid",
+            Mode::Vector => "vector",
+            Mode::Keyword => "keyword",
+        }
+    }
 }
 
 /// How the two legs' rankings become one.

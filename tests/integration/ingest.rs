@@ -7,7 +7,7 @@ use adbrag::{
     config::{EmbeddingSettings, IngestSettings},
     ingest::{
         chunk::ChunkOptions,
-        pipeline::{IngestError, Ingested, Limits, Outcome, Pipeline},
+        pipeline::{IngestError, Ingested, Outcome, Pipeline},
         source::{self, SourceObject},
         tokens::EstimatingCounter,
     },
@@ -75,12 +75,12 @@ async fn setup_with(
     embedding(&mut embedding_settings);
     let mut ingest_settings = ingest_settings();
     ingest(&mut ingest_settings);
-    let embedder = llm::embedder(&embedding_settings).unwrap();
+    let embedder = llm::embedder(&embedding_settings.config().unwrap()).unwrap();
     let pipeline = Pipeline::new(
         db.pool.clone(),
         embedder.clone(),
         Arc::new(EstimatingCounter),
-        Limits::from(&ingest_settings),
+        ingest_settings.limits(),
         ChunkOptions {
             max_tokens: ingest_settings.chunk_tokens,
             overlap_tokens: ingest_settings.chunk_overlap,
@@ -544,7 +544,7 @@ pub async fn local_embedder() -> (EmbeddingSettings, Arc<dyn Embedder>) {
         models_dir: models_dir.clone().into(),
         ..embedding_settings(&FakeOpenAi::start().await)
     };
-    let embedder = llm::embedder(&settings).unwrap_or_else(|err| {
+    let embedder = llm::embedder(&settings.config().unwrap()).unwrap_or_else(|err| {
         panic!("{err} (run scripts/models.sh; ADBRAG_MODELS_DIR={models_dir})")
     });
     (settings, embedder)
@@ -556,12 +556,12 @@ async fn the_local_embedder_ingests_offline_and_finds_the_closest_passage() {
     let db = TestDb::migrated().await;
     let (settings, embedder) = local_embedder().await;
     let ingest = ingest_settings();
-    let counter = adbrag::ingest::token_counter(&ingest, &settings, embedder.as_ref()).unwrap();
+    let counter = adbrag::ingest::token_counter(&ingest.config(&settings).unwrap()).unwrap();
     let pipeline = Pipeline::new(
         db.pool.clone(),
         embedder.clone(),
         counter,
-        Limits::from(&ingest),
+        ingest.limits(),
         ChunkOptions {
             max_tokens: 512,
             overlap_tokens: 64,

@@ -135,8 +135,8 @@ fn query<'a>(collection: &Collection, terms: &'a [String]) -> search::Query<'a> 
         mode: Mode::Keyword,
         top_k: 10,
         candidates: 50,
-        fusion: settings.fusion(),
-        bm25: settings.bm25(),
+        fusion: settings.options().fusion,
+        bm25: settings.options().bm25,
         postings_per_term: 0,
         filter: None,
         principals: None,
@@ -437,7 +437,7 @@ async fn search(
             filter: None,
             principals: None,
         },
-        &search_settings(),
+        &search_settings().options(),
     )
     .await
     .unwrap()
@@ -451,7 +451,7 @@ async fn queries_the_keyword_leg_cannot_use_get_vector_results_and_say_why() {
         dimensions: 8,
         ..embedding_settings(&fake)
     };
-    let embedder: Arc<dyn Embedder> = llm::embedder(&settings).unwrap();
+    let embedder: Arc<dyn Embedder> = llm::embedder(&settings.config().unwrap()).unwrap();
     let c = api_collection(&db, embedder.as_ref()).await;
 
     let stop_words = search(&db, embedder.as_ref(), &c, "what is the").await;
@@ -527,7 +527,7 @@ async fn a_configured_reranker_reorders_the_hits_and_a_failing_one_leaves_hybrid
         dimensions: 8,
         ..embedding_settings(&fake)
     };
-    let embedder: Arc<dyn Embedder> = llm::embedder(&settings).unwrap();
+    let embedder: Arc<dyn Embedder> = llm::embedder(&settings.config().unwrap()).unwrap();
     let c = api_collection(&db, embedder.as_ref()).await;
     let rerank = FakeRerank::start().await;
     let mut search_settings = search_settings();
@@ -555,7 +555,7 @@ async fn a_configured_reranker_reorders_the_hits_and_a_failing_one_leaves_hybrid
                 filter: None,
                 principals: None,
             },
-            settings,
+            &settings.options(),
         )
         .await
         .unwrap()

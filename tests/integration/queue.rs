@@ -11,7 +11,7 @@ use adbrag::{
         chunk::ChunkOptions,
         event::Routes,
         object::{ObjectStores, StoreSettings},
-        pipeline::{Limits, Pipeline},
+        pipeline::Pipeline,
         queue::{Offered, Processed, Queue, QueueSettings},
         tokens::EstimatingCounter,
     },
@@ -73,9 +73,9 @@ pub async fn setup_with(keys: Keys, with_default_keys: bool, pool_url: Option<&s
     let settings = ingest_settings();
     let pipeline = Pipeline::new(
         pool,
-        llm::embedder(&embedding_settings(&ai)).unwrap(),
+        llm::embedder(&embedding_settings(&ai).config().unwrap()).unwrap(),
         Arc::new(EstimatingCounter),
-        Limits::from(&settings),
+        settings.limits(),
         ChunkOptions {
             max_tokens: settings.chunk_tokens,
             overlap_tokens: settings.chunk_overlap,

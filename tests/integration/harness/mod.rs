@@ -9,13 +9,9 @@ pub mod rerank;
 use std::{net::SocketAddr, sync::Arc};
 
 use adbrag::{
-    api::{self, AppState},
+    api::{self, AppParts, AppState, Auth},
     config::{ChatSettings, HttpSettings, SearchSettings},
-    ingest::{
-        chunk::ChunkOptions,
-        pipeline::{Limits, Pipeline},
-        tokens::EstimatingCounter,
-    },
+    ingest::{chunk::ChunkOptions, pipeline::Pipeline, tokens::EstimatingCounter},
     llm,
     store::api_keys::{self, Role},
 };
@@ -123,12 +119,12 @@ impl TestApp {
             dimensions: APP_DIMENSIONS,
             ..crate::ingest::embedding_settings(&fake)
         };
-        let embedder = llm::embedder(&embedding).unwrap();
+        let embedder = llm::embedder(&embedding.config().unwrap()).unwrap();
         let pipeline = Pipeline::new(
             db.pool.clone(),
             embedder.clone(),
             Arc::new(EstimatingCounter),
-            Limits::from(&crate::ingest::ingest_settings()),
+            crate::ingest::ingest_settings().limits(),
             ChunkOptions {
                 max_tokens: 160,
                 overlap_tokens: 0,
@@ -146,18 +142,22 @@ impl TestApp {
                 ..chat_settings(&fake)
             }
         };
-        let answerer = adbrag::answer::answerer(&chat).unwrap();
-        let app = api::router(AppState::new(
-            db.pool.clone(),
+        let answerer = adbrag::answer::answerer(&chat.config().unwrap(), chat.answer()).unwrap();
+        let app = api::router(AppState::new(AppParts {
+            pool: db.pool.clone(),
             embedder,
-            None,
-            Arc::new(pipeline),
-            Arc::new(answerer),
-            search_settings(),
+            reranker: None,
+            pipeline: Arc::new(pipeline),
+            answerer: Arc::new(answerer),
+            search: search_settings().options(),
             http,
-            auth_required,
-            1024 * 1024,
-        ));
+            auth: if auth_required {
+                Auth::Required
+            } else {
+                Auth::InsecureLocal
+            },
+            max_upload_bytes: 1024 * 1024,
+        }));
         tokio::spawn(api::serve(
             listener,
             app,
