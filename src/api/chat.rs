@@ -96,6 +96,7 @@ pub fn stream_slot(state: &AppState) -> Result<OwnedSemaphorePermit, ApiError> {
             "overloaded",
             "the server is streaming as many answers as it can hold: retry after 1 s",
         )
+        .with_retry_after(1)
     })
 }
 

@@ -51,7 +51,13 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     param: Option<String>,
+    /// Seconds a client should wait before retrying, sent as `Retry-After`; every 503 has one.
+    retry_after: Option<u64>,
 }
+
+/// `Retry-After` of a 503 that does not say otherwise: long enough for a restarting database or a
+/// throttled provider to recover, short enough that an assistant's user barely notices.
+const DEFAULT_RETRY_AFTER_SECS: u64 = 5;
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
@@ -60,7 +66,15 @@ impl ApiError {
             code,
             message: message.into(),
             param: None,
+            retry_after: (status == StatusCode::SERVICE_UNAVAILABLE)
+                .then_some(DEFAULT_RETRY_AFTER_SECS),
         }
+    }
+
+    /// Tells the client to retry after `secs` seconds (`Retry-After`).
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
     }
 
     /// Names the request field at fault.
@@ -119,7 +133,13 @@ impl IntoResponse for ApiError {
         let body = json!({ "error": {
             "code": self.code, "message": self.message, "type": kind, "param": self.param,
         } });
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }
 

@@ -15,7 +15,7 @@ use std::{
 
 use axum::{
     extract::{Request, State},
-    http::{HeaderValue, StatusCode, header::RETRY_AFTER},
+    http::StatusCode,
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -68,7 +68,7 @@ impl Gate {
             let refused = self.unlogged.swap(0, Ordering::Relaxed);
             tracing::warn!(class = self.class, refused, "overloaded: requests refused");
         }
-        let mut response = ApiError::new(
+        ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "overloaded",
             format!(
@@ -76,11 +76,8 @@ impl Gate {
                 self.class, self.retry_after_secs
             ),
         )
-        .into_response();
-        response
-            .headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from(self.retry_after_secs));
-        response
+        .with_retry_after(self.retry_after_secs)
+        .into_response()
     }
 }
 

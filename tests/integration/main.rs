@@ -3,6 +3,7 @@
 
 mod api;
 mod api_health;
+mod api_outage;
 mod chat;
 mod cli;
 mod cli_queue;
