@@ -20,7 +20,6 @@ use super::{
 use crate::{
     config::IngestSettings,
     llm::{EmbedError, Embedder},
-    search::segment,
     store::{
         self,
         collections::Collection,
@@ -29,6 +28,7 @@ use crate::{
         jobs::{self, Job, JobKind, NewJob},
         sha256,
     },
+    text::segment,
 };
 
 /// What protects the service from a hostile or broken document.

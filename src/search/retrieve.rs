@@ -10,7 +10,6 @@ use sqlx::PgPool;
 use super::{
     filter::Filter,
     rerank::{self, RerankReport},
-    segment,
 };
 use crate::{
     config::SearchSettings,
@@ -21,6 +20,7 @@ use crate::{
         dialect::Dimensions,
         search::{self as sql, Fusion, Hit, Mode},
     },
+    text::segment,
 };
 
 /// Longest query accepted, in bytes: a question, not a document.
