@@ -23,12 +23,12 @@ mod openai;
 use std::time::{Duration, Instant};
 
 use adbrag::{
-    search::segment,
     store::{
         collections::{self, NewCollection},
         documents::{self, NewChunk, NewDocument},
         sha256,
     },
+    text::segment,
 };
 use chrono::Utc;
 use common::{Server, median, percentile};

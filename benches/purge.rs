@@ -24,7 +24,6 @@ use std::{
 
 use adbrag::{
     admin::{self, PurgeOutcome, PurgeRequest},
-    search::segment,
     store::{
         collections::{self, Collection, NewCollection},
         dialect::Dimensions,
@@ -32,6 +31,7 @@ use adbrag::{
         search::{self as sql, Mode},
         sha256,
     },
+    text::segment,
 };
 use chrono::Utc;
 use common::{Rng, median, normalise, percentile, search_settings};

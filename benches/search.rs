@@ -31,7 +31,6 @@ use std::{
 
 use adbrag::{
     config::SearchSettings,
-    search::segment,
     store::{
         collections::{self, Collection, NewCollection},
         dialect::Dimensions,
@@ -39,6 +38,7 @@ use adbrag::{
         search::{self as sql, Mode},
         sha256,
     },
+    text::segment,
 };
 use chrono::Utc;
 use common::{Rng, Server, median, normalise, percentile, search_settings};

@@ -17,3 +17,4 @@ pub mod llm;
 pub mod search;
 pub mod store;
 pub mod telemetry;
+pub mod text;

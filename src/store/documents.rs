@@ -11,7 +11,7 @@ use sqlx::{Acquire, PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use super::{Error, Result, embedding_cache, keywords, sha256};
-use crate::search::segment::ANALYZER_VERSION;
+use crate::text::segment::ANALYZER_VERSION;
 
 /// One version of a source object, as the ingest pipeline describes it.
 #[derive(Debug, Clone)]
@@ -38,7 +38,7 @@ pub struct NewChunk {
     pub page_from: Option<i32>,
     pub page_to: Option<i32>,
     pub heading_path: Vec<String>,
-    /// Space-separated terms from `search::segment::keywords` (repeats kept): the chunk's BM25
+    /// Space-separated terms from `text::segment::keywords` (repeats kept): the chunk's BM25
     /// postings, and a `simple` tsvector for inspection.
     pub keywords: String,
     /// SHA-256 of what was embedded (`ingest::pipeline::model_input`): the embedding-cache entry

@@ -1,7 +1,7 @@
 //! The keyword index: BM25 postings and the per-collection statistics BM25 ranks with, written and
 //! removed in the caller's transaction together with the chunks they describe (migration 0005).
 //!
-//! A chunk's terms arrive as the space-separated string from `search::segment::keywords`. Writing
+//! A chunk's terms arrive as the space-separated string from `text::segment::keywords`. Writing
 //! or removing chunks changes the statistics by a [`Delta`]: chunks and total length for the
 //! collection, and chunks per term. A transaction applies ONE delta, its terms in sorted order, so
 //! two writers that share terms lock their rows in the same order and never deadlock; a term whose
@@ -14,7 +14,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::Result;
-use crate::search::segment::ANALYZER_VERSION;
+use crate::text::segment::ANALYZER_VERSION;
 
 /// How a set of chunk writes and removals changes a collection's keyword statistics.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -105,7 +105,7 @@ pub async fn require_ready(pool: &PgPool) -> Result<(), MigrateError> {
         // query terms: `adbrag migrate` re-derives them (store::keywords::reindex_stale).
         let stale: bool =
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM chunk WHERE analyzer_version <> $1)")
-                .bind(crate::search::segment::ANALYZER_VERSION)
+                .bind(crate::text::segment::ANALYZER_VERSION)
                 .fetch_one(pool)
                 .await
                 .map_err(super::Error::from)?;

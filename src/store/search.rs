@@ -74,7 +74,7 @@ pub struct Query<'a> {
     pub dimensions: Dimensions,
     /// The query's embedding (needed unless `mode` is keyword).
     pub embedding: Option<&'a [f32]>,
-    /// Keyword terms from `search::segment::terms` (needed unless `mode` is vector).
+    /// Keyword terms from `text::segment::terms` (needed unless `mode` is vector).
     pub terms: &'a [String],
     pub mode: Mode,
     pub top_k: i64,

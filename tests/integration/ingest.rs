@@ -202,7 +202,7 @@ async fn a_document_becomes_chunks_with_vectors_keywords_and_a_job_record() {
         "SELECT count(*) FROM (SELECT chunk_id FROM keyword_posting WHERE term = ANY($1)
                                GROUP BY chunk_id HAVING count(*) = 2) both_terms",
     )
-    .bind(adbrag::search::segment::terms("parental leave"))
+    .bind(adbrag::text::segment::terms("parental leave"))
     .fetch_one(&s.db.pool)
     .await
     .unwrap();

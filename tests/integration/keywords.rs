@@ -8,10 +8,7 @@ use std::sync::Arc;
 use adbrag::{
     config::EmbeddingSettings,
     llm::{self, Embedder},
-    search::{
-        retrieve::{self, Request},
-        segment,
-    },
+    search::retrieve::{self, Request},
     store::{
         collections::{self, Collection},
         dialect::Dimensions,
@@ -19,6 +16,7 @@ use adbrag::{
         keywords, schema,
         search::{self, Hit, Mode},
     },
+    text::segment,
 };
 use chrono::{TimeZone, Utc};
 

@@ -172,6 +172,13 @@ const CJK_MARKERS: &[&str] = &[
     "'一'",
 ];
 
+/// Files that hold CJK code points for another reason than deciding what is CJK, and why.
+const NOT_SCRIPT_RULES: &[(&str, &str)] = &[(
+    "ingest/tokens.rs",
+    "the token estimator's cost per code point range (an upper bound on BPE tokens, pinned by its \
+     tests): a price list, not a script rule",
+)];
+
 #[test]
 fn script_rules_live_only_in_the_text_module() {
     let mut files = Vec::new();
@@ -180,6 +187,11 @@ fn script_rules_live_only_in_the_text_module() {
     let offenders: Vec<String> = files
         .iter()
         .filter(|file| !file.starts_with(&text_dir))
+        .filter(|file| {
+            !NOT_SCRIPT_RULES
+                .iter()
+                .any(|(exempt, _)| file.ends_with(exempt))
+        })
         .filter_map(|file| {
             let text = fs::read_to_string(file).unwrap();
             CJK_MARKERS

@@ -13,6 +13,9 @@ mod text;
 
 use std::fmt;
 
+// `pdf` takes `is_cjk` from here too.
+use crate::text::script::{is_cjk, joins_without_space};
+
 pub use text::decode_text;
 
 /// A parsed document: its title if it names one, and its text as blocks in reading order.
@@ -375,26 +378,9 @@ fn has_tag(text: &str, tag: &str) -> bool {
     })
 }
 
-/// Whether `c` belongs to a script written without spaces between words (Chinese, Japanese),
-/// so line breaks inside a paragraph must be joined without inserting a space.
-fn is_cjk(c: char) -> bool {
-    matches!(u32::from(c),
-        0x2E80..=0x2FDF // radicals
-        | 0x3000..=0x303F // CJK punctuation
-        | 0x3040..=0x30FF // kana
-        | 0x3100..=0x312F // bopomofo
-        | 0x31C0..=0x31FF // strokes, kana extensions
-        | 0x3400..=0x4DBF // extension A
-        | 0x4E00..=0x9FFF // unified ideographs
-        | 0xF900..=0xFAFF // compatibility ideographs
-        | 0xFE30..=0xFE4F // compatibility forms
-        | 0xFF00..=0xFFEF // full-width forms
-        | 0x20000..=0x3FFFF // extensions B and later
-    )
-}
-
 /// Collapses every run of whitespace to one space, except that a run containing a line break
-/// between two CJK characters disappears (it was only a line wrap). Trims both ends.
+/// between two CJK characters ([`joins_without_space`]) disappears (it was only a line wrap). Trims
+/// both ends.
 fn collapse_whitespace(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut pending: Option<bool> = None; // Some(run contained a line break)
@@ -408,7 +394,11 @@ fn collapse_whitespace(text: &str) -> String {
             continue;
         }
         if let Some(had_newline) = pending.take() {
-            let joins_cjk = had_newline && out.chars().next_back().is_some_and(is_cjk) && is_cjk(c);
+            let joins_cjk = had_newline
+                && out
+                    .chars()
+                    .next_back()
+                    .is_some_and(|last| joins_without_space(last, c));
             if !out.is_empty() && !joins_cjk {
                 out.push(' ');
             }

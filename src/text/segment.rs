@@ -5,7 +5,7 @@
 //! chunks stored under an older version (no re-embedding).
 //!
 //! The rules, per script:
-//! - **Han** runs become overlapping character bigrams (中华人民 → 中华, 华人, 人民), as Lucene's CJK
+//! - **Han** runs ([`is_han`]) become overlapping character bigrams (中华人民 → 中华, 华人, 人民), as Lucene's CJK
 //!   analyzer does: no dictionary, so a word no dictionary knows (年假, a product name) is found
 //!   as well as any other. Bigrams that are stop words or hold a particle are dropped. Measured
 //!   against jieba's search-mode words on the Chinese dev set, bigrams ranked better (MRR@10
@@ -26,6 +26,8 @@
 use std::sync::LazyLock;
 
 use rust_stemmers::{Algorithm, Stemmer};
+
+use super::script::is_han;
 
 /// Bumped whenever a rule above changes the terms of some text: chunks stored with an older
 /// version are re-derived by `adbrag migrate`.
@@ -239,14 +241,6 @@ fn fold(text: &str) -> String {
             _ => c,
         })
         .collect()
-}
-
-/// Han characters: the unified ideographs and their extensions, and the compatibility ideographs.
-pub fn is_han(c: char) -> bool {
-    matches!(
-        u32::from(c),
-        0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x2EBEF | 0x2F800..=0x2FA1F
-    )
 }
 
 #[cfg(test)]
