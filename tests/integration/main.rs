@@ -10,6 +10,7 @@ mod fake_openai;
 mod harness;
 mod ingest;
 mod keywords;
+mod metrics;
 mod object_store;
 mod purge;
 mod queue;
