@@ -20,3 +20,4 @@ mod search_filter;
 mod store_collections;
 mod store_documents;
 mod store_jobs;
+mod upload_limit;
