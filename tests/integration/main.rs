@@ -12,6 +12,7 @@ mod ingest;
 mod keywords;
 mod metrics;
 mod object_store;
+mod pg_script;
 mod purge;
 mod queue;
 mod reindex;
