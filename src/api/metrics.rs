@@ -375,15 +375,8 @@ pub async fn render(State(state): State<AppState>) -> Result<Response, ApiError>
     let pipeline = metrics
         .pipeline
         .get_or_init(|| pipeline_registry(state.pipeline.observer()));
-    let mut body = String::new();
-    (|| {
-        use prometheus_client::encoding::text::{encode_eof, encode_registry};
-        encode_registry(&mut body, &metrics.registry)?;
-        encode_registry(&mut body, pipeline)?;
-        encode_registry(&mut body, &metrics.process)?;
-        encode_eof(&mut body)
-    })()
-    .map_err(|err| ApiError::internal(&err))?;
+    let body = exposition(&[&metrics.registry, pipeline, &metrics.process])
+        .map_err(|err| ApiError::internal(&err))?;
     Ok((
         [(
             CONTENT_TYPE,
@@ -392,6 +385,17 @@ pub async fn render(State(state): State<AppState>) -> Result<Response, ApiError>
         body,
     )
         .into_response())
+}
+
+/// One OpenMetrics exposition of several registries.
+fn exposition(registries: &[&Registry]) -> Result<String, std::fmt::Error> {
+    use prometheus_client::encoding::text::{encode_eof, encode_registry};
+    let mut body = String::new();
+    for registry in registries {
+        encode_registry(&mut body, registry)?;
+    }
+    encode_eof(&mut body)?;
+    Ok(body)
 }
 
 /// The standard process series of every Prometheus client, read from `/proc/self` at each scrape,
