@@ -9,14 +9,20 @@
 # The cluster is private: its own data directory, socket directory and port, listening on 127.0.0.1
 # only. The system cluster (port 5432) is never touched. See ARCHITECTURE.md §9 for the recipe.
 #
+# After an upgrade of the PostgreSQL packages (apt-get upgrade), a running cluster is still the old
+# server, which then fails to load the new libraries ("could not load library …/plpgsql.so:
+# undefined symbol"): a run that finds the running server's version differing from the installed
+# binaries' restarts the cluster, and rebuilds pgvector first when it was built for another version.
+#
 # Settings (environment):
 #   ADBRAG_PG_PORT   port of the private cluster            (default 55432)
 #   ADBRAG_PG_DIR    where its data and socket live          (default /var/tmp/adbrag-pg)
 #   ADBRAG_PG_DB     database the service uses               (default adbrag)
+#   ADBRAG_PG_BIN    the PostgreSQL binaries                 (default /usr/lib/postgresql/15/bin)
 set -euo pipefail
 
 PG_MAJOR=15
-PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
+PG_BIN=${ADBRAG_PG_BIN:-/usr/lib/postgresql/$PG_MAJOR/bin}
 PORT=${ADBRAG_PG_PORT:-55432}
 ROOT=${ADBRAG_PG_DIR:-/var/tmp/adbrag-pg}
 DATA=$ROOT/data
@@ -80,10 +86,25 @@ debian_mirror() {
 	printf '%s\n' "$uri"
 }
 
+# The installed binaries' version, e.g. 15.20 (from `postgres (PostgreSQL) 15.20 (Debian …)`).
+installed_version() {
+	local version
+	version=$("$PG_BIN/postgres" --version | awk '{ print $3 }')
+	[ -n "$version" ] || die "$PG_BIN/postgres --version printed no version"
+	printf '%s\n' "$version"
+}
+
 install_pgvector() {
-	local extdir
+	local extdir stamp installed
 	extdir=$("$PG_BIN/pg_config" --sharedir)/extension
-	[ -f "$extdir/vector.control" ] && return
+	# The server version the build was made for (written after a build; a build from before stamps
+	# has none and is kept).
+	stamp=$extdir/vector.adbrag-pg-version
+	installed=$(installed_version)
+	if [ -f "$extdir/vector.control" ]; then
+		[ -f "$stamp" ] && [ "$(cat "$stamp")" != "$installed" ] || return 0
+		say "pgvector was built for PostgreSQL $(cat "$stamp") and the binaries are now $installed: rebuilding it"
+	fi
 	need_root "pgvector"
 
 	# Headers pinned to the installed server's exact version, or apt would upgrade and restart the server.
@@ -117,11 +138,25 @@ install_pgvector() {
 	make -s -C "$src" PG_CONFIG="$PG_BIN/pg_config" OPTFLAGS="" install >/dev/null
 	rm -rf "$work"
 	[ -f "$extdir/vector.control" ] || die "pgvector built but $extdir/vector.control is missing"
+	printf '%s\n' "$installed" >"$stamp"
 }
 
 running() { [ -f "$DATA/postmaster.pid" ] && as_owner "$PG_BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1; }
 
 psql_owner() { as_owner "$PG_BIN/psql" -h "$SOCK" -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -qAt "$@"; }
+
+# A running server older (or newer) than the installed binaries is stopped, so that it starts again
+# from them below.
+stop_if_outdated() {
+	local server installed
+	server=$(psql_owner -c 'SHOW server_version' | awk '{ print $1 }') ||
+		die "the cluster in $DATA runs but does not answer on $SOCK: see $LOG, or stop it with '$0 stop'"
+	installed=$(installed_version)
+	[ "$server" = "$installed" ] && return
+	say "the running server is PostgreSQL $server but the installed binaries are $installed (upgraded beneath it): restarting the cluster"
+	as_owner "$PG_BIN/pg_ctl" -D "$DATA" -w -t 60 stop -m fast >/dev/null ||
+		die "the outdated cluster did not stop; see $LOG"
+}
 
 start_cluster() {
 	mkdir -p "$ROOT"
@@ -136,6 +171,7 @@ start_cluster() {
 		as_owner "$PG_BIN/initdb" -D "$DATA" -U postgres --auth-local=peer --auth-host=scram-sha-256 \
 			--encoding=UTF8 --locale=C.UTF-8 >/dev/null
 	fi
+	if running; then stop_if_outdated; fi
 	if ! running; then
 		say "starting the cluster on 127.0.0.1:$PORT"
 		# fsync off: this cluster holds development and test data that scripts recreate at will.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every check CI runs, from nothing: the private PostgreSQL + pgvector (built and started by
 # scripts/pg.sh), the local embedding model (scripts/models.sh), the S3 emulator (scripts/s3.sh),
-# formatting, lints, then all tests. `.ci/run` runs exactly this.
+# the OpenAPI validator (scripts/openapi.sh), formatting, lints, then all tests. `.ci/run` runs
+# exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +26,10 @@ export ADBRAG_TEST_DATABASE_URL="$DATABASE_URL"
 # The S3-compatible emulator (moto, from PyPI) the object-store tests fetch from.
 s3_endpoint=$(scripts/s3.sh | tail -n 1)
 export "${s3_endpoint?}"
+
+# The OpenAPI validator (openapi-spec-validator, from PyPI) the API test runs on /openapi.json.
+openapi_validator=$(scripts/openapi.sh | tail -n 1)
+export "${openapi_validator?}"
 
 # Databases left behind by an interrupted earlier run (each test drops its own when it ends).
 psql "$DATABASE_URL" -qAt -c "SELECT datname FROM pg_database WHERE datname LIKE 'adbrag\_test\_%'" |

@@ -66,7 +66,7 @@ impl FromRequestParts<AppState> for Caller {
             .ok_or_else(|| {
                 unauthorized("malformed Authorization header: use `Authorization: Bearer <key>`")
             })?;
-        match api_keys::authenticate(&state.pool, secret).await? {
+        match api_keys::authenticate(&mut *super::metrics::acquire(state).await?, secret).await? {
             Some(key) => Ok(Caller {
                 actor: format!("key:{}", key.prefix),
                 tenant: key.tenant,

@@ -183,8 +183,10 @@ pub fn observed(
 #[utoipa::path(post, path = "/v1/collections/{name}/chat", tag = "answers",
     params(("name" = String, Path)), request_body = ChatBody,
     responses((status = 200, body = Answer, description = "the answer; with `stream: true`, text/event-stream events retrieval, delta, citations, done (or error)"),
-              (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-              (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
+              (status = 400, body = ErrorBody, description = "an invalid body or messages"),
+              (status = 404, body = ErrorBody, description = "no such collection for this tenant"),
+              (status = 502, body = ErrorBody, description = "the chat or embedding model refused or broke off the request"),
+              (status = 503, body = ErrorBody, description = "the chat model, the embedding API or the database is unavailable, or too many answers are streaming: retry later")))]
 pub async fn chat(
     State(state): State<AppState>,
     caller: Caller,

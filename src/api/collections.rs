@@ -31,9 +31,11 @@ pub struct CreateBody {
 }
 
 /// Create a collection (admin). Its embedding model and size are the server's embedder's.
-#[utoipa::path(post, path = "/v1/collections", tag = "collections", request_body = CreateBody,
-    responses((status = 201, body = Collection), (status = 400, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/collections", operation_id = "create_collection", tag = "collections", request_body = CreateBody,
+    responses((status = 201, body = Collection, description = "the collection, created"),
+              (status = 400, body = ErrorBody, description = "an invalid name (1–63 of `a-z 0-9 - _`) or chunking options"),
+              (status = 403, body = ErrorBody, description = "the key's role is below admin"),
+              (status = 409, body = ErrorBody, description = "the tenant already has a collection of this name")))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -68,8 +70,9 @@ pub async fn create(
 }
 
 /// The caller's tenant's collections.
-#[utoipa::path(get, path = "/v1/collections", tag = "collections",
-    responses((status = 200, description = "`{\"collections\": [Collection]}`"), (status = 401, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/collections", operation_id = "list_collections", tag = "collections",
+    responses((status = 200, description = "the tenant's collections: `{\"collections\": [Collection]}`"),
+              (status = 401, body = ErrorBody, description = "a missing, malformed, unknown or revoked API key")))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -79,9 +82,10 @@ pub async fn list(
 }
 
 /// One collection.
-#[utoipa::path(get, path = "/v1/collections/{name}", tag = "collections",
+#[utoipa::path(get, path = "/v1/collections/{name}", operation_id = "show_collection", tag = "collections",
     params(("name" = String, Path)),
-    responses((status = 200, body = Collection), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Collection, description = "the collection"),
+              (status = 404, body = ErrorBody, description = "no such collection for this tenant")))]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -93,9 +97,11 @@ pub async fn show(
 }
 
 /// Delete a collection with its documents, chunks and jobs (admin).
-#[utoipa::path(delete, path = "/v1/collections/{name}", tag = "collections",
+#[utoipa::path(delete, path = "/v1/collections/{name}", operation_id = "delete_collection", tag = "collections",
     params(("name" = String, Path)),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 204, description = "deleted, with its documents, chunks and jobs"),
+              (status = 403, body = ErrorBody, description = "the key's role is below admin"),
+              (status = 404, body = ErrorBody, description = "no such collection for this tenant")))]
 pub async fn remove(
     State(state): State<AppState>,
     caller: Caller,

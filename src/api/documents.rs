@@ -2,7 +2,10 @@
 
 use axum::{
     Json, Router,
-    extract::{DefaultBodyLimit, Multipart, Path, Query, State},
+    extract::{
+        DefaultBodyLimit, Multipart, Path, Query, State,
+        multipart::{MultipartError, MultipartRejection},
+    },
     http::StatusCode,
     routing::get,
 };
@@ -40,6 +43,7 @@ pub fn router(max_upload_bytes: usize) -> Router<AppState> {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     status: Option<DocumentStatus>,
@@ -54,10 +58,11 @@ fn default_limit() -> i64 {
 }
 
 /// A page of the collection's documents, newest first.
-#[utoipa::path(get, path = "/v1/collections/{name}/documents", tag = "documents",
+#[utoipa::path(get, path = "/v1/collections/{name}/documents", operation_id = "list_documents", tag = "documents",
     params(("name" = String, Path), ListQuery),
-    responses((status = 200, description = "`{\"documents\": [Document], \"limit\", \"offset\"}`"),
-              (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "a page of documents, newest first: `{\"documents\": [Document], \"limit\", \"offset\"}`"),
+              (status = 400, body = ErrorBody, description = "an unknown status, or limit outside 1..100 or a negative offset"),
+              (status = 404, body = ErrorBody, description = "no such collection for this tenant")))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -91,9 +96,11 @@ pub async fn list(
 }
 
 /// One document: status, error, version, chunk count, metadata.
-#[utoipa::path(get, path = "/v1/collections/{name}/documents/{id}", tag = "documents",
+#[utoipa::path(get, path = "/v1/collections/{name}/documents/{id}", operation_id = "show_document", tag = "documents",
     params(("name" = String, Path), ("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = Document), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Document, description = "the document"),
+              (status = 400, body = ErrorBody, description = "the id is not a UUID"),
+              (status = 404, body = ErrorBody, description = "no such collection or document for this tenant")))]
 pub async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -105,9 +112,12 @@ pub async fn show(
 }
 
 /// Delete a document and its chunks (writer).
-#[utoipa::path(delete, path = "/v1/collections/{name}/documents/{id}", tag = "documents",
+#[utoipa::path(delete, path = "/v1/collections/{name}/documents/{id}", operation_id = "delete_document", tag = "documents",
     params(("name" = String, Path), ("id" = uuid::Uuid, Path)),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 204, description = "deleted, with its chunks, vectors and keyword postings"),
+              (status = 400, body = ErrorBody, description = "the id is not a UUID"),
+              (status = 403, body = ErrorBody, description = "the key's role is below writer"),
+              (status = 404, body = ErrorBody, description = "no such collection or document for this tenant")))]
 pub async fn remove(
     State(state): State<AppState>,
     caller: Caller,
@@ -123,18 +133,23 @@ pub async fn remove(
 
 /// Multipart: a `file` part (its file name names the document: `upload://<name>`; uploading the
 /// same name again replaces it), and optionally `source_uri` to name it yourself.
-#[utoipa::path(post, path = "/v1/collections/{name}/documents", tag = "documents",
+#[utoipa::path(post, path = "/v1/collections/{name}/documents", operation_id = "upload_document", tag = "documents",
     params(("name" = String, Path)),
     request_body(content_type = "multipart/form-data", description = "parts: `file` (required), `source_uri`, `metadata` (JSON object), `acl` (JSON array)"),
-    responses((status = 201, description = "`{\"job\": Job, \"document_id\", \"chunks\"}`"),
-              (status = 200, description = "unchanged content"),
-              (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
-              (status = 422, body = ErrorBody)))]
+    responses((status = 201, description = "ingested: `{\"job\": Job, \"document_id\", \"chunks\"}`"),
+              (status = 200, description = "the stored version already has this content: `{\"job\": Job, \"document_id\", \"chunks\": 0}`"),
+              (status = 400, body = ErrorBody, description = "not multipart/form-data, no `file` part, or a malformed `metadata` or `acl` part"),
+              (status = 403, body = ErrorBody, description = "the key's role is below writer"),
+              (status = 404, body = ErrorBody, description = "no such collection for this tenant"),
+              (status = 409, body = ErrorBody, description = "the collection was built with another embedding model than the server's"),
+              (status = 413, body = ErrorBody, description = "the file is larger than the server's limit (`ADBRAG_MAX_OBJECT_BYTES`)"),
+              (status = 422, body = ErrorBody, description = "the document itself cannot be ingested (unreadable, empty, too many chunks); the failure is recorded"),
+              (status = 503, body = ErrorBody, description = "the embedding API or the database is down: nothing was stored, retry")))]
 pub async fn upload(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+    multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Role::Writer)?;
     let collection = collections::get(&state.pool, &caller.tenant, &name).await?;
@@ -148,12 +163,12 @@ pub async fn upload(
     let mut source_uri: Option<String> = None;
     let mut metadata = json!({});
     let mut acl: Vec<String> = Vec::new();
-    while let Some(field) = multipart.next_field().await.map_err(|err| {
-        ApiError::bad_request(
-            "invalid_upload",
-            format!("the upload is malformed ({err}): send multipart/form-data with a `file` part"),
-        )
-    })? {
+    let limit = state.max_upload_bytes;
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|err| unreadable(&err, limit))?
+    {
         match field.name() {
             Some("file") => {
                 let file_name = field
@@ -166,24 +181,19 @@ pub async fn upload(
                             "the `file` part has no usable file name: give it a UTF-8 file name",
                         )
                     })?;
-                let bytes = field.bytes().await.map_err(|err| {
-                    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("the upload could not be read ({err}); files over the size limit are refused"))
-                })?;
+                let bytes = field.bytes().await.map_err(|err| unreadable(&err, limit))?;
+                // Within the multipart framing's allowance the body limit lets a file just over
+                // the limit through: it is refused the same way.
+                if bytes.len() > limit {
+                    return Err(too_large(limit));
+                }
                 file = Some((file_name, bytes.to_vec()));
             }
             Some("source_uri") => {
-                source_uri = Some(
-                    field
-                        .text()
-                        .await
-                        .map_err(|err| ApiError::bad_request("invalid_upload", err.to_string()))?,
-                );
+                source_uri = Some(field.text().await.map_err(|err| unreadable(&err, limit))?);
             }
             Some("metadata") => {
-                let text = field
-                    .text()
-                    .await
-                    .map_err(|err| ApiError::bad_request("invalid_upload", err.to_string()))?;
+                let text = field.text().await.map_err(|err| unreadable(&err, limit))?;
                 metadata = serde_json::from_str::<Value>(&text)
                     .ok()
                     .filter(Value::is_object)
@@ -195,10 +205,7 @@ pub async fn upload(
                     })?;
             }
             Some("acl") => {
-                let text = field
-                    .text()
-                    .await
-                    .map_err(|err| ApiError::bad_request("invalid_upload", err.to_string()))?;
+                let text = field.text().await.map_err(|err| unreadable(&err, limit))?;
                 acl = serde_json::from_str(&text).map_err(|_| {
                     ApiError::bad_request("invalid_acl", "the `acl` part must be a JSON array of principal names, e.g. [\"group:hr\"]")
                 })?;
@@ -258,6 +265,41 @@ pub async fn upload(
                 ),
             ))
         }
+    }
+}
+
+/// A multipart body that could not be read: over the size limit, or malformed.
+fn unreadable(err: &MultipartError, limit: usize) -> ApiError {
+    if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return too_large(limit);
+    }
+    ApiError::bad_request(
+        "invalid_upload",
+        format!("the upload is malformed ({err}): send multipart/form-data with a `file` part"),
+    )
+}
+
+/// 413, naming the limit and the setting that raises it.
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+        format!(
+            "the upload is larger than the {} limit: split the document, or have the operator raise ADBRAG_MAX_OBJECT_BYTES (--max-object-bytes)",
+            human_size(limit)
+        ),
+    )
+}
+
+/// A size as people write it: `100 MiB`, `512 KiB`, or bytes when neither is whole.
+fn human_size(size: usize) -> String {
+    const KIB: usize = 1024;
+    const MIB: usize = 1024 * KIB;
+    match size {
+        0 => "0 bytes".to_owned(),
+        size if size % MIB == 0 => format!("{} MiB", size / MIB),
+        size if size % KIB == 0 => format!("{} KiB", size / KIB),
+        size => format!("{size} bytes"),
     }
 }
 

@@ -19,14 +19,15 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The process answers.
-#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200)))]
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "`{\"status\": \"ok\"}`: the process answers")))]
 pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
 /// Database reachable, schema current, pgvector installed; otherwise 503 naming each problem.
 #[utoipa::path(get, path = "/readyz", tag = "health",
-    responses((status = 200), (status = 503, body = super::error::ErrorBody)))]
+    responses((status = 200, description = "ready: the database answers, its schema is current and pgvector is installed"),
+              (status = 503, body = super::error::ErrorBody, description = "not ready: the message names each problem")))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let status = match tokio::time::timeout(READY_TIMEOUT, schema::status(&state.pool)).await {
         Ok(Ok(status)) => status,

@@ -267,7 +267,9 @@ fn now() -> u64 {
 #[utoipa::path(post, path = "/v1/chat/completions", tag = "openai",
     request_body(content = Object, description = "an OpenAI chat completions request; `model` names the collection"),
     responses((status = 200, description = "an OpenAI chat.completion, or chat.completion.chunk events when streaming; plus `citations`"),
-              (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+              (status = 400, body = ErrorBody, description = "a missing, invalid or unsupported parameter (named in `param`)"),
+              (status = 404, body = ErrorBody, description = "the model names no collection of this tenant"),
+              (status = 503, body = ErrorBody, description = "the chat model, the embedding API or the database is unavailable: retry later")))]
 pub async fn completions(
     State(state): State<AppState>,
     caller: Caller,
@@ -382,7 +384,8 @@ pub async fn completions(
 /// The collections this key can ask, as OpenAI models: `<collection>` and
 /// `<collection>:<chat model>`.
 #[utoipa::path(get, path = "/v1/models", tag = "openai",
-    responses((status = 200, description = "an OpenAI model list"), (status = 401, body = ErrorBody)))]
+    responses((status = 200, description = "an OpenAI model list"),
+              (status = 401, body = ErrorBody, description = "a missing, malformed, unknown or revoked API key")))]
 pub async fn models(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     let chat_model = state.answerer.model_name();
     let data: Vec<Value> = collections::list(&state.pool, &caller.tenant)

@@ -40,8 +40,11 @@ fn default_top_k() -> usize {
 /// Hybrid retrieval over one collection (docs/api.md has the filter grammar).
 #[utoipa::path(post, path = "/v1/collections/{name}/search", tag = "search",
     params(("name" = String, Path)), request_body = SearchBody,
-    responses((status = 200, body = Results), (status = 400, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Results, description = "the hits, best first, with how each leg ranked them"),
+              (status = 400, body = ErrorBody, description = "an invalid query, filter or body"),
+              (status = 404, body = ErrorBody, description = "no such collection for this tenant"),
+              (status = 409, body = ErrorBody, description = "the collection was built with another embedding model than the server's"),
+              (status = 503, body = ErrorBody, description = "the embedding API or the database is unavailable: retry later")))]
 pub async fn search(
     State(state): State<AppState>,
     caller: Caller,

@@ -4,10 +4,25 @@
 //! fetch (the caller) → parse and chunk (a blocking thread, bounded in time, panics contained) →
 //! embed only what the cache lacks → one transaction: the version, its chunks, the new cache
 //! entries and the job's success. Every attempt is an `ingest_job` row.
+//!
+//! The pipeline times its stages (parse, chunk, embed, write) and the waits for its pool's
+//! connections in an [`Observer`] it owns; `api::metrics` registers that for `GET /metrics` (this
+//! module never imports the API).
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
-use sqlx::PgPool;
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{
+        family::Family,
+        histogram::{Histogram, exponential_buckets},
+    },
+};
+use sqlx::{PgPool, Postgres, pool::PoolConnection};
 use uuid::Uuid;
 
 use super::{
@@ -116,6 +131,7 @@ pub struct Ingested {
     pub job_id: Uuid,
     pub document_id: Option<Uuid>,
     pub outcome: Outcome,
+    /// Chunks this attempt prepared: 0 when the stored version settled it without parsing.
     pub chunks: usize,
     /// Texts sent to the embedding model.
     pub embedded: usize,
@@ -144,6 +160,102 @@ impl Outcome {
     }
 }
 
+/// A step of an ingest, as [`Observer`] times it.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum Stage {
+    /// Bytes to structured text (on the parser's thread).
+    Parse,
+    /// Text to chunks, with their keywords and embedding inputs.
+    Chunk,
+    /// Vectors for the chunks: the cache lookup and the model call for what it lacks.
+    Embed,
+    /// The transaction that stores the version, its chunks, the new cache entries and the job.
+    Write,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 4] = [Stage::Parse, Stage::Chunk, Stage::Embed, Stage::Write];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Parse => "parse",
+            Stage::Chunk => "chunk",
+            Stage::Embed => "embed",
+            Stage::Write => "write",
+        }
+    }
+}
+
+/// The label of a stage's histogram: `stage="parse"` etc.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StageLabels {
+    pub stage: &'static str,
+}
+
+/// What the pipeline measures, for whoever exposes metrics (`api::metrics` registers both series
+/// for `GET /metrics`): the seconds each stage took, when it succeeded, and how long taking a
+/// connection from the pool waited. Clones share their series.
+///
+/// The pool-wait histogram counts every connection the pipeline takes, and those the API takes
+/// through [`Observer::acquire`] from the same pool (`AppState`'s pool is the pipeline's).
+#[derive(Clone, Debug)]
+pub struct Observer {
+    stages: Family<StageLabels, Histogram>,
+    pool_wait: Histogram,
+}
+
+/// 1 ms to ~131 s: a large PDF parses, and a remote model embeds, for minutes at worst.
+fn stage_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 18))
+}
+
+impl Default for Observer {
+    fn default() -> Self {
+        let stages = Family::<StageLabels, Histogram>::new_with_constructor(
+            stage_histogram as fn() -> Histogram,
+        );
+        // Every stage is exposed from the start, at zero, so a dashboard's series never appear late.
+        for stage in Stage::ALL {
+            drop(stages.get_or_create(&StageLabels {
+                stage: stage.as_str(),
+            }));
+        }
+        Self {
+            stages,
+            // 0.1 ms (an idle connection) to ~52 s (past the default acquire timeout of 30 s).
+            pool_wait: Histogram::new(exponential_buckets(0.0001, 2.0, 20)),
+        }
+    }
+}
+
+impl Observer {
+    /// Seconds per stage, by `stage` (register it: its name is the registrant's choice).
+    pub fn stages(&self) -> &Family<StageLabels, Histogram> {
+        &self.stages
+    }
+
+    /// Seconds each connection waited for.
+    pub fn pool_wait(&self) -> &Histogram {
+        &self.pool_wait
+    }
+
+    pub fn observe(&self, stage: Stage, elapsed: Duration) {
+        self.stages
+            .get_or_create(&StageLabels {
+                stage: stage.as_str(),
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// A connection from `pool`, its wait observed (a failed acquire too: a timeout is a wait).
+    pub async fn acquire(&self, pool: &PgPool) -> Result<PoolConnection<Postgres>, sqlx::Error> {
+        let started = Instant::now();
+        let conn = pool.acquire().await;
+        self.pool_wait.observe(started.elapsed().as_secs_f64());
+        conn
+    }
+}
+
 /// How long an in-process job's lease lasts without renewal (renewed every third of it).
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 
@@ -158,6 +270,7 @@ pub struct Pipeline {
     chunking: ChunkOptions,
     worker: String,
     lease: Duration,
+    observer: Observer,
 }
 
 /// A chunk ready to embed and store.
@@ -195,7 +308,13 @@ impl Pipeline {
             chunking,
             worker,
             lease: DEFAULT_LEASE,
+            observer: Observer::default(),
         }
+    }
+
+    /// Its stage timings and pool waits.
+    pub fn observer(&self) -> &Observer {
+        &self.observer
     }
 
     /// The lease its jobs hold (`ADBRAG_JOB_LEASE`).
@@ -273,7 +392,7 @@ impl Pipeline {
         origin: &str,
     ) -> Result<Ingested, IngestError> {
         let job = jobs::start(
-            &self.pool,
+            &mut *self.observer.acquire(&self.pool).await?,
             &NewJob {
                 collection_id: collection.id,
                 kind: JobKind::Upsert,
@@ -333,7 +452,7 @@ impl Pipeline {
             return Ok(claim.clone());
         }
         tracing::warn!(job = %claim.id, error = %reason, "ingest failed");
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.observer.acquire(&self.pool).await?;
         let retry_in = if err.is_document_fault() {
             documents::record_failure(&mut conn, collection.id, uri, modified, &reason).await?;
             None
@@ -371,10 +490,10 @@ impl Pipeline {
         };
 
         // The same bytes again, or an older version: settled without parsing or embedding.
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.observer.acquire(&self.pool).await?;
         if let Some(outcome) = documents::refresh(&mut conn, &document).await? {
             drop(conn);
-            return self.finish(claim, outcome, 0, 0, 0).await;
+            return self.finish(claim, outcome).await;
         }
         drop(conn);
 
@@ -385,8 +504,10 @@ impl Pipeline {
         document.title = parsed.title.or(document.title);
         document.mime_type = Some(parsed.mime_type.to_owned());
 
+        let started = Instant::now();
         let (vectors, cache_hits, new_entries) =
             self.embed(&collection.tenant, &parsed.chunks).await?;
+        self.observer.observe(Stage::Embed, started.elapsed());
         let chunks: Vec<NewChunk> = parsed
             .chunks
             .iter()
@@ -403,7 +524,9 @@ impl Pipeline {
             })
             .collect();
 
-        let mut tx = self.pool.begin().await?;
+        let started = Instant::now();
+        let mut conn = self.observer.acquire(&self.pool).await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         let outcome = documents::replace(&mut tx, &document, &chunks).await?;
         // Only a version that was written keeps its vectors: a stale one (a newer version, a
         // delete or a purge won the race) must not leave derived data behind in the cache.
@@ -425,6 +548,8 @@ impl Pipeline {
         let done: Outcome = outcome.clone().into();
         jobs::succeed(&mut *tx, claim, document_id, done.as_str()).await?;
         tx.commit().await?;
+        drop(conn);
+        self.observer.observe(Stage::Write, started.elapsed());
         tracing::info!(
             document = %document_id.map_or_else(|| "none (stale)".to_owned(), |id| id.to_string()),
             chunks = chunks.len(),
@@ -443,24 +568,25 @@ impl Pipeline {
         })
     }
 
-    async fn finish(
-        &self,
-        claim: &Job,
-        outcome: WriteOutcome,
-        chunks: usize,
-        embedded: usize,
-        cache_hits: usize,
-    ) -> Result<Ingested, IngestError> {
+    /// Settles a job the stored version already answers (unchanged or stale content): nothing
+    /// was parsed, chunked or embedded.
+    async fn finish(&self, claim: &Job, outcome: WriteOutcome) -> Result<Ingested, IngestError> {
         let document_id = outcome_document(&outcome);
         let done: Outcome = outcome.into();
-        jobs::succeed(&self.pool, claim, document_id, done.as_str()).await?;
+        jobs::succeed(
+            &mut *self.observer.acquire(&self.pool).await?,
+            claim,
+            document_id,
+            done.as_str(),
+        )
+        .await?;
         Ok(Ingested {
             job_id: claim.id,
             document_id,
             outcome: done,
-            chunks,
-            embedded,
-            cache_hits,
+            chunks: 0,
+            embedded: 0,
+            cache_hits: 0,
         })
     }
 
@@ -474,6 +600,7 @@ impl Pipeline {
         let limits = self.limits.clone();
         let options = self.chunking(collection);
         let counter = self.counter.clone();
+        let observer = self.observer.clone();
         let task = tokio::task::spawn_blocking(move || {
             prepare(
                 &bytes,
@@ -481,6 +608,7 @@ impl Pipeline {
                 &limits,
                 &options,
                 counter.as_ref(),
+                &observer,
             )
         });
         // A timed-out parse cannot be killed (it is a thread): it finishes in the background and
@@ -501,7 +629,7 @@ impl Pipeline {
     ) -> Result<(Vec<Vec<f32>>, usize, Vec<([u8; 32], Vec<f32>)>), IngestError> {
         let hashes: Vec<[u8; 32]> = chunks.iter().map(|c| sha256(&c.embed_input)).collect();
         let mut known = embedding_cache::lookup(
-            &self.pool,
+            &mut *self.observer.acquire(&self.pool).await?,
             tenant,
             self.embedder.model(),
             self.embedder.dimensions(),
@@ -573,14 +701,18 @@ impl From<WriteOutcome> for Outcome {
     }
 }
 
-/// The CPU part: bytes → blocks → chunks → keywords and embedding inputs.
+/// The CPU part: bytes → blocks → chunks → keywords and embedding inputs. Each stage is observed
+/// when it succeeds, here on the parser's thread: a parse that outlives its timeout is still
+/// measured when it ends.
 fn prepare(
     bytes: &[u8],
     file_name: Option<&str>,
     limits: &Limits,
     options: &ChunkOptions,
     counter: &dyn TokenCounter,
+    observer: &Observer,
 ) -> Result<Parsed, IngestError> {
+    let started = Instant::now();
     let parsed = parse::parse(
         bytes,
         file_name,
@@ -588,6 +720,8 @@ fn prepare(
             max_pages: limits.max_pages,
         },
     )?;
+    observer.observe(Stage::Parse, started.elapsed());
+    let started = Instant::now();
     let chunks = chunk::chunk(&parsed.blocks, options, counter);
     if chunks.is_empty() {
         return Err(IngestError::NoChunks);
@@ -613,6 +747,7 @@ fn prepare(
             }
         })
         .collect();
+    observer.observe(Stage::Chunk, started.elapsed());
     Ok(Parsed {
         title,
         mime_type: parsed.format.mime_type(),
