@@ -7,7 +7,7 @@
 #
 # Idempotent: a second run reuses the packages, the pgvector build and the cluster that exist.
 # The cluster is private: its own data directory, socket directory and port, listening on 127.0.0.1
-# only. The system cluster (port 5432) is never touched. See ARCHITECTURE.md §9 for the recipe.
+# only. The system cluster (port 5432) is never touched. The README's "The local database" says what it does.
 #
 # After an upgrade of the PostgreSQL packages (apt-get upgrade), a running cluster is still the old
 # server, which then fails to load the new libraries ("could not load library …/plpgsql.so:
