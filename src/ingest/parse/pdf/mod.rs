@@ -3,7 +3,9 @@
 //! The pipeline, a file for each step:
 //!
 //! 1. [`load`] opens the document with lopdf (decrypting it when the empty user password opens
-//!    it), refuses encrypted and broken files, and reads the Info title.
+//!    it), refuses encrypted and broken files, reads the Info title, and lists the pages to read:
+//!    all of them, or for a file cut short (a broken download) those that survived whole, which
+//!    the result's `warnings` then tell the user.
 //! 2. [`content`] walks each page's content stream, rather than reading it with
 //!    `Document::extract_text`, which ignores text positioning (words and lines run together) and
 //!    form `XObject`s. The walk runs the operators that move and show text, tracking the text and
@@ -59,9 +61,12 @@ const MAX_CMAP_MAPPINGS_PER_DOCUMENT: usize = 1 << 21;
 const MAX_WIDTH_ENTRIES: usize = 65_536;
 
 pub(super) fn parse(bytes: &[u8], limits: &ParseLimits) -> Result<Parsed, ParseError> {
-    let doc = load::load(bytes)?;
-    let pages = doc.get_pages();
-    let page_count = u32::try_from(pages.len()).unwrap_or(u32::MAX);
+    let load::Loaded {
+        doc,
+        pages,
+        page_count,
+        truncation,
+    } = load::load(bytes)?;
     if page_count == 0 {
         return Err(corrupt("no pages were found in it"));
     }
@@ -92,6 +97,8 @@ pub(super) fn parse(bytes: &[u8], limits: &ParseLimits) -> Result<Parsed, ParseE
     if blocks.is_empty() {
         return Err(if let Some(reason) = first_error {
             corrupt(reason)
+        } else if truncation.is_some() {
+            corrupt("the file is cut short, and the pages that survived whole hold no text")
         } else if doc.xref_recovery == Some(XrefRecovery::Reconstructed) {
             // A damaged file whose pages came back empty is more likely broken than scanned.
             corrupt("its cross-reference table is damaged and no text could be recovered")
@@ -104,6 +111,7 @@ pub(super) fn parse(bytes: &[u8], limits: &ParseLimits) -> Result<Parsed, ParseE
         format: Format::Pdf,
         blocks,
         pages: Some(page_count),
+        warnings: truncation.into_iter().collect(),
     })
 }
 
