@@ -419,19 +419,4 @@ mod tests {
         .unwrap();
         assert_eq!((map.mappings.len(), budget), (2, 0));
     }
-
-    /// Memory and time for a document whose fonts use up the whole `CMap` budget. Run with
-    /// `cargo test --release -- --ignored --nocapture cmap_budget_cost`.
-    #[test]
-    #[ignore = "benchmark"]
-    fn cmap_budget_cost() {
-        let bytes = cmap_font_pdf("<0000> <FFFF> <0000>", 500);
-        let start = std::time::Instant::now();
-        let parsed = parse_ok(&bytes);
-        println!("{} blocks in {:?}", parsed.blocks.len(), start.elapsed());
-        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-        for line in status.lines().filter(|l| l.starts_with("VmHWM")) {
-            println!("{line}");
-        }
-    }
 }

@@ -250,38 +250,4 @@ mod tests {
             }
         }
     }
-
-    /// Throughput on a generated 200-page, text-dense, compressed PDF. Run with
-    /// `cargo test --release -- --ignored --nocapture pages_per_second`.
-    #[test]
-    #[ignore = "benchmark"]
-    fn pages_per_second() {
-        let line = "The quick brown fox jumps over the lazy dog, again and again and again.";
-        let mut page = text_page(&[line; 40]);
-        let chinese: Vec<u8> = "敏捷的棕色狐狸跳过了懒狗。"
-            .encode_utf16()
-            .flat_map(u16::to_be_bytes)
-            .collect();
-        for y in [120, 105, 90, 75, 60] {
-            page.extend_from_slice(format!("BT /F2 12 Tf 72 {y} Td <").as_bytes());
-            page.extend(chinese.iter().flat_map(|b| format!("{b:02X}").into_bytes()));
-            page.extend_from_slice(b"> Tj ET\n");
-        }
-        let mut doc = document(&vec![page; 200]);
-        doc.compress();
-        let bytes = save(&mut doc);
-        let start = std::time::Instant::now();
-        let runs = 5;
-        for _ in 0..runs {
-            let parsed = parse_ok(&bytes);
-            assert_eq!(parsed.pages, Some(200));
-        }
-        let seconds = start.elapsed().as_secs_f64() / f64::from(runs);
-        println!(
-            "200 pages ({} KiB) in {:.1} ms: {:.0} pages/s",
-            bytes.len() / 1024,
-            seconds * 1000.0,
-            200.0 / seconds
-        );
-    }
 }
