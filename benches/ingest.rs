@@ -8,8 +8,9 @@
 //!    chunks written by the store alone (what PostgreSQL costs), on a 10k-chunk corpus;
 //! 2. the fake allowing at most N concurrent requests (429 above it): the request rate achieved,
 //!    against the rate the limit allows;
-//! 3. the local MiniLM embedder (when `models/` has it): chunks/s;
-//! 4. PDF parsing: pages/s on a generated multi-page PDF.
+//! 3. the local MiniLM embedder (when `models/` has it): chunks/s.
+//!
+//! Parsing alone (PDF pages/s, CJK text, `CMaps`) is measured by `benches/parse.rs`.
 
 #[path = "../tests/integration/harness/db.rs"]
 #[allow(dead_code)]
@@ -24,7 +25,6 @@ use adbrag::{
     config::EmbeddingSettings,
     ingest::{
         chunk::ChunkOptions,
-        parse::{self, ParseLimits},
         pipeline::{Limits, Pipeline},
         source::SourceObject,
         tokens::EstimatingCounter,
@@ -310,83 +310,10 @@ async fn bench_local_embedder() {
     );
 }
 
-fn bench_pdf() {
-    const PAGES: u32 = 200;
-    let pdf = multi_page_pdf(PAGES);
-    let mut rates = Vec::new();
-    for _ in 0..RUNS {
-        let started = Instant::now();
-        let parsed =
-            parse::parse(&pdf, Some("bench.pdf"), &ParseLimits { max_pages: 1000 }).unwrap();
-        assert!(!parsed.blocks.is_empty());
-        rates.push(f64::from(PAGES) / started.elapsed().as_secs_f64());
-    }
-    println!(
-        "PDF parsing, {PAGES}-page generated PDF: median {:.0} pages/s",
-        median(rates)
-    );
-}
-
-/// A PDF with a few lines of Helvetica text on every page.
-fn multi_page_pdf(pages: u32) -> Vec<u8> {
-    use lopdf::{
-        Document, Object, Stream,
-        content::{Content, Operation},
-        dictionary,
-    };
-    let mut doc = Document::with_version("1.5");
-    let pages_id = doc.new_object_id();
-    let font_id = doc.add_object(dictionary! {
-        "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
-    });
-    let resources_id = doc.add_object(dictionary! { "Font" => dictionary! { "F1" => font_id } });
-    let mut kids = Vec::new();
-    for page in 0..pages {
-        let mut operations = vec![
-            Operation::new("BT", vec![]),
-            Operation::new("Tf", vec!["F1".into(), 11.into()]),
-            Operation::new("Td", vec![50.into(), 750.into()]),
-        ];
-        for line in 0..30 {
-            operations.push(Operation::new(
-                "Tj",
-                vec![Object::string_literal(format!(
-                    "Page {page} line {line}: employees follow the travel and expense policy."
-                ))],
-            ));
-            operations.push(Operation::new("Td", vec![0.into(), (-14).into()]));
-        }
-        operations.push(Operation::new("ET", vec![]));
-        let content = Content { operations };
-        let content_id = doc.add_object(Stream::new(dictionary! {}, content.encode().unwrap()));
-        kids.push(
-            doc.add_object(dictionary! {
-                "Type" => "Page", "Parent" => pages_id, "Contents" => content_id,
-            })
-            .into(),
-        );
-    }
-    doc.objects.insert(
-        pages_id,
-        Object::Dictionary(dictionary! {
-            "Type" => "Pages", "Kids" => kids, "Count" => pages as i64,
-            "Resources" => resources_id, "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
-        }),
-    );
-    let catalog_id = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
-    doc.trailer.set("Root", catalog_id);
-    let mut bytes = Vec::new();
-    doc.save_to(&mut bytes).unwrap();
-    bytes
-}
-
 fn main() {
     let only = std::env::args().nth(1).filter(|arg| !arg.starts_with('-'));
     let wanted = |name: &str| only.as_deref().is_none_or(|only| name.contains(only));
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    if wanted("pdf") {
-        bench_pdf();
-    }
     runtime.block_on(async {
         if wanted("end_to_end") {
             bench_end_to_end().await;

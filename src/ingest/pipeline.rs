@@ -285,6 +285,8 @@ struct Parsed {
     title: Option<String>,
     mime_type: &'static str,
     chunks: Vec<Prepared>,
+    /// The parser's warnings (see [`parse::Parsed::warnings`]).
+    warnings: Vec<String>,
 }
 
 impl Pipeline {
@@ -503,6 +505,10 @@ impl Pipeline {
             .await?;
         document.title = parsed.title.or(document.title);
         document.mime_type = Some(parsed.mime_type.to_owned());
+        for warning in &parsed.warnings {
+            tracing::warn!(source = %document.source_uri, "{warning}");
+        }
+        record_parse_warnings(&mut document.metadata, &parsed.warnings);
 
         let started = Instant::now();
         let (vectors, cache_hits, new_entries) =
@@ -752,7 +758,23 @@ fn prepare(
         title,
         mime_type: parsed.format.mime_type(),
         chunks,
+        warnings: parsed.warnings,
     })
+}
+
+/// Puts the parser's warnings in the document's metadata as `parse_warnings` (a list of
+/// sentences), where whoever looks at the document sees what was wrong with the file and what to
+/// do about it. Metadata that is not an object (never, from our sources) is left alone.
+fn record_parse_warnings(metadata: &mut serde_json::Value, warnings: &[String]) {
+    if warnings.is_empty() {
+        return;
+    }
+    if metadata.is_null() {
+        *metadata = serde_json::json!({});
+    }
+    if let Some(object) = metadata.as_object_mut() {
+        object.insert("parse_warnings".to_owned(), serde_json::json!(warnings));
+    }
 }
 
 /// The chunk as the embedding model and the keyword index see it: headings give a passage its

@@ -192,7 +192,7 @@ pub async fn replace(
             let version = stored.version + i32::from(stored.content_sha256.is_some());
             let mut delta = keywords::remove_document(&mut tx, stored.id).await?;
             delete_chunks(&mut tx, new.collection_id, stored.id).await?;
-            update_description(&mut tx, stored.id, new).await?;
+            update_description(&mut tx, stored.id, new, false).await?;
             delta.merge(write_version(&mut tx, stored.id, version, new, chunks, dimensions).await?);
             keywords::apply(&mut tx, new.collection_id, &delta).await?;
             WriteOutcome::Written {
@@ -212,7 +212,7 @@ pub async fn replace(
             .bind(new.source_time)
             .execute(&mut *tx)
             .await?;
-            update_description(&mut tx, id, new).await?;
+            update_description(&mut tx, id, new, false).await?;
             let delta = write_version(&mut tx, id, 1, new, chunks, dimensions).await?;
             keywords::apply(&mut tx, new.collection_id, &delta).await?;
             WriteOutcome::Written {
@@ -258,7 +258,7 @@ async fn decide(conn: &mut PgConnection, new: &NewDocument) -> Result<Decision> 
             if stored.status == DocumentStatus::Ready
                 && stored.content_sha256.as_deref() == Some(new.content_sha256.as_slice()) =>
         {
-            update_description(conn, stored.id, new).await?;
+            update_description(conn, stored.id, new, true).await?;
             Decision::Done(WriteOutcome::Unchanged {
                 document_id: stored.id,
                 version: stored.version,
@@ -281,11 +281,21 @@ pub async fn refresh(conn: &mut PgConnection, new: &NewDocument) -> Result<Optio
     })
 }
 
-/// The fields that describe a version without changing its content.
-async fn update_description(conn: &mut PgConnection, id: Uuid, new: &NewDocument) -> Result<()> {
+/// The fields that describe a version without changing its content. With `unchanged` (the same
+/// content again, not parsed this time), the stored `parse_warnings` of the metadata, which the
+/// parser derived from that content, are kept.
+async fn update_description(
+    conn: &mut PgConnection,
+    id: Uuid,
+    new: &NewDocument,
+    unchanged: bool,
+) -> Result<()> {
     sqlx::query(
         "UPDATE document SET source_etag = $2, source_time = $3, title = $4, mime_type = $5,
-                byte_size = $6, metadata = $7, acl = $8, error = NULL, updated_at = now()
+                byte_size = $6, acl = $8, error = NULL, updated_at = now(),
+                metadata = CASE WHEN $9 AND metadata ? 'parse_warnings' AND jsonb_typeof($7) = 'object'
+                    THEN $7 || jsonb_build_object('parse_warnings', metadata -> 'parse_warnings')
+                    ELSE $7 END
          WHERE id = $1",
     )
     .bind(id)
@@ -296,6 +306,7 @@ async fn update_description(conn: &mut PgConnection, id: Uuid, new: &NewDocument
     .bind(new.byte_size)
     .bind(&new.metadata)
     .bind(&new.acl)
+    .bind(unchanged)
     .execute(conn)
     .await?;
     Ok(())

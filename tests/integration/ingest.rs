@@ -602,3 +602,53 @@ async fn the_local_embedder_ingests_offline_and_finds_the_closest_passage() {
         .unwrap();
     assert!(longest as usize <= 256 - 64, "{longest}");
 }
+
+#[tokio::test]
+async fn a_truncated_pdf_keeps_its_whole_pages_and_the_document_says_it_was_truncated() {
+    let s = setup().await;
+    // ReportLab's file ends with page 2's content stream: cut inside it, page 1 is whole.
+    let pdf = include_bytes!("../fixtures/parse/reportlab-cjk-subset.pdf");
+    let last_object = pdf.windows(9).position(|w| w == b"\n13 0 obj").unwrap();
+    let cut = pdf[..last_object + 40].to_vec();
+
+    let done = ingest(&s, object("report.pdf", cut.clone(), 1))
+        .await
+        .unwrap();
+
+    assert_eq!(done.outcome, Outcome::Written { version: 1 });
+    let id = done.document_id.unwrap();
+    let document = documents::get(&s.db.pool, s.collection.id, id)
+        .await
+        .unwrap();
+    let warnings = document.metadata["parse_warnings"].clone();
+    assert_eq!(
+        warnings,
+        serde_json::json!([
+            "the PDF is truncated (a broken download?): kept the 1 whole page of at least 2; \
+             upload the complete file to index the rest"
+        ])
+    );
+    let chunks = documents::chunks(&s.db.pool, id).await.unwrap();
+    let text: String = chunks.iter().map(|c| c.text.as_str()).collect();
+    assert!(text.contains("第一章"), "{text}");
+    assert!(!text.contains("第二章"), "page 2 was cut, yet: {text}");
+    assert!(chunks.iter().all(|c| c.page_to == Some(1)), "{chunks:?}");
+
+    // The same bytes again (a backfill run twice) are not parsed again: the note stays.
+    let again = ingest(&s, object("report.pdf", cut, 2)).await.unwrap();
+    assert_eq!(again.outcome, Outcome::Unchanged);
+    let document = documents::get(&s.db.pool, s.collection.id, id)
+        .await
+        .unwrap();
+    assert_eq!(document.metadata["parse_warnings"], warnings);
+
+    // The complete file is a new version without the note.
+    let whole = ingest(&s, object("report.pdf", pdf.to_vec(), 3))
+        .await
+        .unwrap();
+    assert_eq!(whole.outcome, Outcome::Written { version: 2 });
+    let document = documents::get(&s.db.pool, s.collection.id, id)
+        .await
+        .unwrap();
+    assert_eq!(document.metadata.get("parse_warnings"), None);
+}

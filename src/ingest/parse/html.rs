@@ -22,6 +22,7 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Parsed, ParseError> {
         format: Format::Html,
         blocks: walker.blocks,
         pages: None,
+        warnings: Vec::new(),
     })
 }
 

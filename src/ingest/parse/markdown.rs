@@ -39,6 +39,7 @@ fn parse_str(source: &str) -> Parsed {
         format: Format::Markdown,
         blocks: builder.blocks,
         pages: None,
+        warnings: Vec::new(),
     }
 }
 

@@ -26,6 +26,9 @@ pub struct Parsed {
     pub blocks: Vec<Block>,
     /// Number of pages, PDFs only (including pages without text).
     pub pages: Option<u32>,
+    /// What the user should know about a document that was parsed despite a problem (a PDF cut
+    /// short, of which only the whole pages were read), each a sentence saying what to do.
+    pub warnings: Vec<String>,
 }
 
 /// The document formats we can parse.

@@ -35,6 +35,7 @@ pub(super) fn parse(bytes: &[u8], line_oriented: bool) -> Result<Parsed, ParseEr
         format: Format::Text,
         blocks,
         pages: None,
+        warnings: Vec::new(),
     })
 }
 
