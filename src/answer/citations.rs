@@ -11,6 +11,8 @@
 //! Filtering is a pure function of the text: the streamed output, concatenated, is the same as
 //! [`filter`] on the whole answer however it was split into deltas.
 
+use crate::text::{quote, sentence};
+
 /// Longest text taken as a possible marker, in bytes; an opening bracket not closed within it is
 /// released as text, so a stray `[` never holds back the stream for long.
 const MAX_MARKER_BYTES: usize = 32;
@@ -225,34 +227,10 @@ fn digit(c: char) -> usize {
     c.to_digit(10).map_or(0, |d| d as usize)
 }
 
-/// Punctuation that follows a word without a space, so a space before it looks wrong.
+/// Punctuation that follows a word without a space, so a space before it looks wrong: the stops
+/// of sentences and clauses, and closing quotes and brackets (the rules of `crate::text`).
 fn is_closing(c: char) -> bool {
-    matches!(
-        c,
-        '.' | ','
-            | ';'
-            | ':'
-            | '!'
-            | '?'
-            | ')'
-            | ']'
-            | '}'
-            | '"'
-            | '\''
-            | '…'
-            | '。'
-            | '，'
-            | '、'
-            | '；'
-            | '：'
-            | '！'
-            | '？'
-            | '）'
-            | '」'
-            | '』'
-            | '”'
-            | '’'
-    )
+    sentence::is_sentence_stop(c) || sentence::is_clause_stop(c) || quote::is_closing(c)
 }
 
 fn write_marker(out: &mut String, numbers: &[usize]) {

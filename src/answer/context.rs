@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use crate::ingest::tokens::TokenCounter;
 use crate::store::search::Hit;
+use crate::text::{quote, sentence};
 
 /// Longest overlap looked for between neighbouring chunks, in bytes. The chunker repeats at most
 /// its overlap budget (64 tokens by default, a few hundred bytes); the cap bounds the quadratic
@@ -272,23 +273,28 @@ fn truncate_to_fit(
 /// A sentence end within the last [`TRUNCATION_LOOKBACK_BYTES`] of `prefix`, else a whitespace.
 fn nice_cut(prefix: &str) -> Option<usize> {
     let window_start = prefix.len().saturating_sub(TRUNCATION_LOOKBACK_BYTES);
-    let mut sentence = None;
-    let mut space = None;
-    let mut chars = prefix.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        if i < window_start {
-            continue;
-        }
-        let end = i + c.len_utf8();
-        let next = chars.peek().map(|&(_, n)| n);
-        match c {
-            '。' | '！' | '？' | '；' => sentence = Some(end),
-            '.' | '!' | '?' if next.is_none_or(char::is_whitespace) => sentence = Some(end),
-            c if c.is_whitespace() && i > 0 => space = Some(i),
-            _ => {}
-        }
-    }
-    sentence.or(space)
+    // Every sentence the splitter finds ends where the next begins; the last one ends at a stop
+    // only if its text does (it may be a sentence cut off by the budget).
+    let spans = sentence::sentences(prefix);
+    let ended = |span: &sentence::Span<'_>| {
+        span.text
+            .trim_end_matches(quote::is_closing)
+            .chars()
+            .next_back()
+            .is_some_and(sentence::is_sentence_stop)
+    };
+    let last_sentence = spans
+        .iter()
+        .enumerate()
+        .filter(|&(i, span)| i + 1 < spans.len() || ended(span))
+        .map(|(_, span)| span.end())
+        .rfind(|&end| end >= window_start);
+    let last_space = prefix
+        .char_indices()
+        .filter(|&(i, c)| i >= window_start && i > 0 && c.is_whitespace())
+        .map(|(i, _)| i)
+        .next_back();
+    last_sentence.or(last_space)
 }
 
 /// The JSON array of strings a chunk's heading path is stored as; anything else is skipped.

