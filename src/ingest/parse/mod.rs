@@ -9,6 +9,8 @@
 mod html;
 mod markdown;
 mod pdf;
+#[cfg(test)]
+mod proptests;
 mod text;
 
 use std::fmt;
