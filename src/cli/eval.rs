@@ -42,6 +42,7 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
     let collection = collections::get(&pool, &args.tenant, &args.collection).await?;
     let embedder = llm::embedder(&args.embedding.config()?)?;
     let reranker = llm::rerank::reranker(&args.search.rerank.settings())?;
+    let options = args.search.options();
 
     let modes = [Mode::Vector, Mode::Keyword, Mode::Hybrid];
     let mut metrics = Vec::with_capacity(modes.len());
@@ -66,7 +67,7 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
                     filter: None,
                     principals: None,
                 },
-                &args.search.options(),
+                &options,
             )
             .await?;
             if mode == Mode::Hybrid {
@@ -141,7 +142,7 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
             .collect();
         let report = serde_json::json!({
             "collection": args.collection,
-            "fusion": args.search.options().fusion,
+            "fusion": options.fusion,
             "modes": {
                 "vector": metrics[0],
                 "keyword": metrics[1],
@@ -198,6 +199,7 @@ async fn answer_all(
 ) -> anyhow::Result<(String, eval::AnswerMetrics)> {
     let answerer =
         answer::answerer(&args.chat.config()?, args.chat.answer())?.with_reranker(reranker);
+    let options = args.search.options();
     let mut answers = Vec::with_capacity(labelled.len());
     for item in labelled {
         let question = Question {
@@ -207,13 +209,7 @@ async fn answer_all(
             principals: None,
         };
         let prepared = answerer
-            .prepare(
-                pool,
-                embedder,
-                collection,
-                &question,
-                &args.search.options(),
-            )
+            .prepare(pool, embedder, collection, &question, &options)
             .await?;
         answers.push(answerer.answer(prepared).await?);
     }

@@ -26,6 +26,19 @@ pub(crate) async fn error(response: reqwest::Response) -> (StatusCode, String, S
     )
 }
 
+/// `GET path` with `key`, its body as JSON.
+pub(crate) async fn get_json(app: &TestApp, key: &str, path: &str) -> Value {
+    app.http
+        .get(app.url(path))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 pub(crate) async fn create_collection(app: &TestApp, key: &str, name: &str) -> reqwest::Response {
     app.http
         .post(app.url("/v1/collections"))

@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::{
-    api::{corpus, error, upload},
+    api::{corpus, error, get_json, upload},
     harness::{TestApp, TestDb, openai::Fault},
 };
 
@@ -75,16 +75,7 @@ async fn an_upload_while_the_embedding_api_is_down_is_503_and_keeps_the_previous
         !texts.iter().any(|t| t.contains("thirty-five")),
         "{texts:?}"
     );
-    let listed: Value = app
-        .http
-        .get(app.url("/v1/collections/hr/documents"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = get_json(&app, &admin, "/v1/collections/hr/documents").await;
     let statuses: Vec<&str> = listed["documents"]
         .as_array()
         .unwrap()

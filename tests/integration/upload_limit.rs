@@ -3,10 +3,10 @@
 
 use adbrag::store::api_keys::Role;
 use reqwest::{StatusCode, multipart};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::{
-    api::{create_collection, error},
+    api::{create_collection, error, get_json},
     harness::{TestApp, TestDb},
 };
 
@@ -60,16 +60,7 @@ async fn an_upload_over_the_limit_gets_413_naming_the_limit_and_the_setting() {
     }
 
     // Refused before ingest: no document, no job.
-    let documents: Value = app
-        .http
-        .get(app.url("/v1/collections/hr/documents"))
-        .bearer_auth(&writer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let documents = get_json(&app, &writer, "/v1/collections/hr/documents").await;
     assert_eq!(documents["documents"], json!([]), "{documents}");
     let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM ingest_job")
         .fetch_one(&app.db.pool)
