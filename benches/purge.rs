@@ -113,6 +113,7 @@ async fn readers(
                 sql::hybrid(
                     &pool,
                     &sql::Query {
+                        dialect: adbrag::store::dialect::Dialect::Pgvector,
                         collection_id: collection.id,
                         dimensions: Dimensions::new(DIMS as i64).unwrap(),
                         embedding: Some(vector),
@@ -120,8 +121,12 @@ async fn readers(
                         mode: Mode::Hybrid,
                         top_k: 10,
                         candidates: 50,
-                        fusion: search_settings().options().fusion,
-                        bm25: search_settings().options().bm25,
+                        fusion: search_settings()
+                            .options(adbrag::store::dialect::Dialect::Pgvector)
+                            .fusion,
+                        bm25: search_settings()
+                            .options(adbrag::store::dialect::Dialect::Pgvector)
+                            .bm25,
                         postings_per_term: 200,
                         filter: None,
                         principals: None,

@@ -129,6 +129,7 @@ async fn rig(fake: &FakeOpenAi) -> Rig {
         queue: queue.clone(),
         max_event_bytes: 128 * 1024,
         duplicate_wait: Duration::from_secs(60),
+        dialect: None,
         schema_ready: Default::default(),
     });
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });

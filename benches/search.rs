@@ -33,7 +33,7 @@ use adbrag::{
     config::SearchSettings,
     store::{
         collections::{self, Collection, NewCollection},
-        dialect::Dimensions,
+        dialect::{Dialect, Dimensions},
         documents::{self, NewChunk, NewDocument},
         search::{self as sql, Mode},
         sha256,
@@ -259,6 +259,7 @@ fn sql_query<'a>(
     mode: Mode,
 ) -> sql::Query<'a> {
     sql::Query {
+        dialect: Dialect::Pgvector,
         collection_id: corpus.collection.id,
         dimensions: Dimensions::new(DIMS as i64).unwrap(),
         embedding: Some(vector),
@@ -266,8 +267,8 @@ fn sql_query<'a>(
         mode,
         top_k: 10,
         candidates: 50,
-        fusion: settings().options().fusion,
-        bm25: settings().options().bm25,
+        fusion: settings().options(Dialect::Pgvector).fusion,
+        bm25: settings().options(Dialect::Pgvector).bm25,
         postings_per_term: settings().postings_per_term as i64,
         filter: None,
         principals: None,
@@ -280,7 +281,8 @@ async fn main() {
     // The pool the service would use: ef_search and iterative scans set at connection start.
     let mut options: sqlx::postgres::PgConnectOptions = db.url.parse().unwrap();
     options = options.options(
-        adbrag::store::dialect::search_session(settings().ef_search)
+        Dialect::Pgvector
+            .session(Some(settings().ef_search))
             .iter()
             .map(|(k, v)| (*k, v.as_str())),
     );
@@ -394,7 +396,7 @@ async fn main() {
             .await
             .unwrap();
         let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
-            "SELECT id FROM chunk WHERE collection_id = $1 ORDER BY embedding::vector(384) <=> $2::real[]::vector(384) LIMIT 10",
+            "SELECT chunk_id FROM chunk_vector_384 WHERE collection_id = $1 ORDER BY embedding <=> $2::real[]::vector(384) LIMIT 10",
         )
         .bind(corpus.collection.id)
         .bind(vector)

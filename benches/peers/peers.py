@@ -210,8 +210,9 @@ def collection_row(db: psycopg.Connection, name: str) -> dict:
 
 def read_chunks(db: psycopg.Connection, collection_id) -> list[dict]:
     rows = db.execute(
-        """SELECT c.id::text, c.text, c.embedding::text, d.source_uri
+        f"""SELECT c.id::text, c.text, v.embedding::text, d.source_uri
            FROM chunk c JOIN document d ON d.id = c.document_id
+           JOIN chunk_vector_{DIMENSIONS} v ON v.chunk_id = c.id
            WHERE c.collection_id = %s AND d.status = 'ready' ORDER BY c.id""",
         (collection_id,),
     ).fetchall()
@@ -261,8 +262,9 @@ def query_vectors(args: argparse.Namespace, db: psycopg.Connection, queries: lis
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     rows = db.execute(
-        """SELECT d.source_uri, count(*) OVER (PARTITION BY d.id), c.text, c.embedding::text
+        f"""SELECT d.source_uri, count(*) OVER (PARTITION BY d.id), c.text, v.embedding::text
            FROM chunk c JOIN document d ON d.id = c.document_id
+           JOIN chunk_vector_{DIMENSIONS} v ON v.chunk_id = c.id
            JOIN collection col ON col.id = c.collection_id
            WHERE col.tenant = %s AND col.name = %s""",
         (TENANT, scratch),

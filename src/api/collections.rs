@@ -108,6 +108,11 @@ pub async fn remove(
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Role::Admin)?;
-    collections::delete(&state.pool, &caller.tenant, &name).await?;
+    let mut conn = state
+        .pool
+        .acquire()
+        .await
+        .map_err(crate::store::Error::from)?;
+    collections::delete(&mut conn, &caller.tenant, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -149,7 +149,7 @@ impl From<store::Error> for ApiError {
         use store::Error as E;
         let (status, code) = match &err {
             E::InvalidCollectionName(_) => (StatusCode::BAD_REQUEST, "invalid_collection_name"),
-            E::InvalidDimensions(_) => (StatusCode::BAD_REQUEST, "invalid_dimensions"),
+            E::InvalidDimensions { .. } => (StatusCode::BAD_REQUEST, "invalid_dimensions"),
             E::CollectionExists(_) => (StatusCode::CONFLICT, "collection_exists"),
             E::CollectionNotFound(_) => (StatusCode::NOT_FOUND, "collection_not_found"),
             E::DocumentNotFound(_) => (StatusCode::NOT_FOUND, "document_not_found"),
@@ -158,6 +158,10 @@ impl From<store::Error> for ApiError {
             E::JobNotInState { .. } => (StatusCode::CONFLICT, "job_not_in_state"),
             E::LeaseLost(_) => (StatusCode::CONFLICT, "job_taken_over"),
             E::DimensionMismatch { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "dimension_mismatch"),
+            // An operator's step is missing (the message names it); retrying will not help.
+            E::VectorTablePrivilege { .. } => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "vector_table_missing")
+            }
             E::Connect { .. } => {
                 return Self::unavailable("the database is unreachable; retry later");
             }

@@ -44,6 +44,8 @@ pub struct FcState {
     pub max_event_bytes: usize,
     /// How long to wait for another invocation that is processing the same event.
     pub duplicate_wait: Duration,
+    /// ADBRAG_DIALECT (`None`: auto), checked against the server on the first invocation.
+    pub dialect: Option<crate::store::dialect::Dialect>,
     /// Set once the database has been seen at this binary's schema.
     pub schema_ready: OnceCell<()>,
 }
@@ -219,8 +221,9 @@ async fn ensure_schema(state: &FcState) -> Result<(), String> {
     state
         .schema_ready
         .get_or_try_init(|| async {
-            schema::require_ready(state.queue.pool())
+            schema::require_ready(state.queue.pool(), state.dialect)
                 .await
+                .map(|_| ())
                 .map_err(|err| err.to_string())
         })
         .await

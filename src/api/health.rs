@@ -1,5 +1,5 @@
-//! `/healthz` (the process answers) and `/readyz` (it can serve: database reachable, schema current,
-//! pgvector installed).
+//! `/healthz` (the process answers) and `/readyz` (it can serve: database reachable, schema current
+//! and of this process's dialect, pgvector installed on PostgreSQL).
 
 use std::time::Duration;
 
@@ -29,7 +29,12 @@ pub async fn healthz() -> Json<Value> {
     responses((status = 200, description = "ready: the database answers, its schema is current and pgvector is installed"),
               (status = 503, body = super::error::ErrorBody, description = "not ready: the message names each problem")))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let status = match tokio::time::timeout(READY_TIMEOUT, schema::status(&state.pool)).await {
+    let dialect = state.search.dialect;
+    let check = async {
+        let server = schema::probe(&state.pool).await?;
+        schema::status(&state.pool, &server, dialect).await
+    };
+    let status = match tokio::time::timeout(READY_TIMEOUT, check).await {
         Ok(Ok(status)) => status,
         Ok(Err(err)) => {
             tracing::warn!(error = %err, "readiness check: database query failed");
@@ -51,6 +56,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
     Ok(Json(json!({
         "status": "ready",
         "migration": status.applied,
+        "dialect": status.dialect,
         "pgvector": status.pgvector,
     })))
 }

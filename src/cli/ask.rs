@@ -12,19 +12,12 @@ use crate::{
         self,
         chat::{Message, Role},
     },
-    store::{self, collections},
+    store::collections,
 };
 
 pub async fn run(args: AskArgs) -> anyhow::Result<()> {
     let filter = super::filter(args.filter.as_deref())?;
-    let pool = store::connect(
-        &args
-            .database
-            .options()?
-            .with_session(&store::dialect::search_session(args.search.ef_search)),
-    )
-    .await?;
-    store::schema::require_ready(&pool).await?;
+    let (pool, dialect) = super::open(&args.database, Some(args.search.ef_search)).await?;
     let collection = collections::get(&pool, &args.tenant, &args.collection).await?;
     let embedder = llm::embedder(&args.embedding.config()?)?;
     let reranker = llm::rerank::reranker(&args.search.rerank.settings())?;
@@ -43,7 +36,7 @@ pub async fn run(args: AskArgs) -> anyhow::Result<()> {
             embedder.as_ref(),
             &collection,
             &question,
-            &args.search.options(),
+            &args.search.options(dialect),
         )
         .await?;
     if args.json {

@@ -30,7 +30,6 @@ use crate::{
         self,
         documents::{self, DocumentStatus},
         jobs::{self, Enqueued, JobKind, JobStatus, NewJob},
-        schema,
     },
 };
 
@@ -42,8 +41,7 @@ pub async fn run(args: IngestArgs, prefixes: Vec<String>) -> anyhow::Result<()> 
                 .with_context(|| format!("'{text}' is not a prefix URI"))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let pool = store::connect(&args.database.options()?).await?;
-    schema::require_ready(&pool).await?;
+    let (pool, _) = super::open(&args.database, None).await?;
     let embedder = llm::embedder(&args.embedding.config()?)?;
     let lease = Duration::from_secs(args.queue.lease_secs);
     let pipeline = ingest::pipeline(

@@ -14,7 +14,7 @@ use crate::{
         eval,
         retrieve::{self, Request},
     },
-    store::{self, collections, search::Mode},
+    store::{collections, search::Mode},
 };
 
 pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
@@ -31,18 +31,11 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
             }
         }
     }
-    let pool = store::connect(
-        &args
-            .database
-            .options()?
-            .with_session(&store::dialect::search_session(args.search.ef_search)),
-    )
-    .await?;
-    store::schema::require_ready(&pool).await?;
+    let (pool, dialect) = super::open(&args.database, Some(args.search.ef_search)).await?;
     let collection = collections::get(&pool, &args.tenant, &args.collection).await?;
     let embedder = llm::embedder(&args.embedding.config()?)?;
     let reranker = llm::rerank::reranker(&args.search.rerank.settings())?;
-    let options = args.search.options();
+    let options = args.search.options(dialect);
 
     let modes = [Mode::Vector, Mode::Keyword, Mode::Hybrid];
     let mut metrics = Vec::with_capacity(modes.len());
@@ -110,6 +103,7 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
                 reranker.clone(),
                 &collection,
                 &labelled,
+                &options,
             )
             .await?,
         )
@@ -196,10 +190,10 @@ async fn answer_all(
     reranker: Option<std::sync::Arc<dyn llm::rerank::Reranker>>,
     collection: &collections::Collection,
     labelled: &[eval::Labelled],
+    options: &crate::search::retrieve::SearchOptions,
 ) -> anyhow::Result<(String, eval::AnswerMetrics)> {
     let answerer =
         answer::answerer(&args.chat.config()?, args.chat.answer())?.with_reranker(reranker);
-    let options = args.search.options();
     let mut answers = Vec::with_capacity(labelled.len());
     for item in labelled {
         let question = Question {
@@ -209,7 +203,7 @@ async fn answer_all(
             principals: None,
         };
         let prepared = answerer
-            .prepare(pool, embedder, collection, &question, &options)
+            .prepare(pool, embedder, collection, &question, options)
             .await?;
         answers.push(answerer.answer(prepared).await?);
     }

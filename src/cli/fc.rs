@@ -25,7 +25,14 @@ pub async fn run(args: FcArgs) -> anyhow::Result<()> {
             "ADBRAG_OSS_ROUTES names no bucket, so every event would be ignored: set it to bucket[/prefix]=collection[@tenant], comma-separated"
         );
     }
-    let pool = store::connect_lazy(&args.database.options()?);
+    // The pool connects on first use, so the dialect's session settings come from ADBRAG_DIALECT
+    // (on AnalyticDB set it to analyticdb; auto is checked at the first invocation).
+    let pool = store::connect_lazy(
+        &args
+            .database
+            .options()?
+            .with_session(&args.database.dialect().unwrap_or_default().session(None)),
+    );
     let embedder = llm::embedder(&args.embedding.config()?)?;
     let lease = Duration::from_secs(args.queue.lease_secs);
     let pipeline = ingest::pipeline(
@@ -53,6 +60,7 @@ pub async fn run(args: FcArgs) -> anyhow::Result<()> {
         queue: Arc::new(queue),
         max_event_bytes: args.max_event_bytes,
         duplicate_wait: Duration::from_secs(args.duplicate_wait_secs),
+        dialect: args.database.dialect(),
         schema_ready: Default::default(),
     };
     api::serve(

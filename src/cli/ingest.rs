@@ -20,7 +20,6 @@ use crate::{
     store::{
         self,
         collections::{self, Collection, NewCollection},
-        schema,
     },
 };
 
@@ -44,8 +43,7 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
     if files.is_empty() {
         bail!("no files found under the given paths: check them, hidden files are skipped");
     }
-    let pool = store::connect(&args.database.options()?).await?;
-    schema::require_ready(&pool).await?;
+    let (pool, _) = super::open(&args.database, None).await?;
     let embedder = llm::embedder(&args.embedding.config()?)?;
     let pipeline = ingest::pipeline(
         pool.clone(),

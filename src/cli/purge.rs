@@ -21,8 +21,7 @@ pub async fn run(args: PurgeArgs) -> anyhow::Result<()> {
     } else {
         actor(args.actor.as_deref())?
     };
-    let pool = store::connect(&args.database.options()?).await?;
-    store::schema::require_ready(&pool).await?;
+    let (pool, _) = super::open(&args.database, None).await?;
     let mut request = PurgeRequest {
         tenant: args.tenant.clone(),
         collection: args.collection.clone(),

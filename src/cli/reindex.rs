@@ -11,13 +11,12 @@ use crate::{
     config::ReindexArgs,
     ingest::pipeline::model_input,
     llm,
-    store::{self, collections, dialect::Dimensions, embedding_cache, reindex, schema, sha256},
+    store::{collections, dialect::Dimensions, embedding_cache, reindex, sha256},
 };
 
 pub async fn run(args: ReindexArgs) -> anyhow::Result<()> {
     let actor = super::purge::actor(args.actor.as_deref())?;
-    let pool = store::connect(&args.database.options()?).await?;
-    schema::require_ready(&pool).await?;
+    let (pool, _) = super::open(&args.database, None).await?;
     let embedder = llm::embedder(&args.embedding.config()?)?;
     let collection = collections::get(&pool, &args.tenant, &args.collection).await?;
     let model = embedder.model().to_owned();

@@ -4,20 +4,13 @@ use crate::{
     config::SearchArgs,
     llm,
     search::retrieve::{self, Request},
-    store::{self, collections, search::Mode},
+    store::{collections, search::Mode},
 };
 
 pub async fn run(args: SearchArgs) -> anyhow::Result<()> {
     let mode = Mode::from(args.mode);
     let filter = super::filter(args.filter.as_deref())?;
-    let pool = store::connect(
-        &args
-            .database
-            .options()?
-            .with_session(&store::dialect::search_session(args.search.ef_search)),
-    )
-    .await?;
-    store::schema::require_ready(&pool).await?;
+    let (pool, dialect) = super::open(&args.database, Some(args.search.ef_search)).await?;
     let collection = collections::get(&pool, &args.tenant, &args.collection).await?;
     let embedder = llm::embedder(&args.embedding.config()?)?;
     let reranker = llm::rerank::reranker(&args.search.rerank.settings())?;
@@ -33,7 +26,7 @@ pub async fn run(args: SearchArgs) -> anyhow::Result<()> {
             filter,
             principals: None,
         },
-        &args.search.options(),
+        &args.search.options(dialect),
     )
     .await?;
     if args.json {

@@ -10,20 +10,12 @@ use crate::{
     api::{self, AppParts, AppState, Auth},
     config::ServeArgs,
     ingest, llm,
-    store::{self, schema},
 };
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     args.validate()?;
     let bind = args.http.bind;
-    let pool = store::connect(
-        &args
-            .database
-            .options()?
-            .with_session(&store::dialect::search_session(args.search.ef_search)),
-    )
-    .await?;
-    schema::require_ready(&pool).await?;
+    let (pool, dialect) = super::open(&args.database, Some(args.search.ef_search)).await?;
     let embedder = llm::embedder(&args.embedding.config()?)?;
     let pipeline = ingest::pipeline(
         pool.clone(),
@@ -59,7 +51,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         reranker,
         pipeline: Arc::new(pipeline),
         answerer: Arc::new(answerer),
-        search: args.search.options(),
+        search: args.search.options(dialect),
         http: args.http.clone(),
         auth: if args.insecure_no_auth {
             Auth::InsecureLocal

@@ -15,12 +15,10 @@ use crate::{
         queue::{Processed, Queue},
     },
     llm,
-    store::{self, schema},
 };
 
 pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
-    let pool = store::connect(&args.database.options()?).await?;
-    schema::require_ready(&pool).await?;
+    let (pool, _) = super::open(&args.database, None).await?;
     let embedder = llm::embedder(&args.embedding.config()?)?;
     let lease = Duration::from_secs(args.queue.lease_secs);
     let pipeline = ingest::pipeline(

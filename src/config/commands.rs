@@ -237,6 +237,18 @@ pub struct ServeArgs {
 pub struct MigrateArgs {
     #[command(flatten)]
     pub database: DatabaseSettings,
+
+    /// Print the SQL that migrate applies to an empty database (every migration as rendered for
+    /// the dialect, then the vector tables) instead of applying it, for a DBA to review. Needs
+    /// no database when --dialect names one.
+    #[arg(long)]
+    pub print: bool,
+
+    /// Also create the vector tables for these embedding sizes (comma-separated, e.g.
+    /// 384,1024), so a service running as `adbrag_writer`, which may not create tables, can
+    /// make collections of those sizes.
+    #[arg(long = "vector-dimensions", value_delimiter = ',', value_parser = clap::value_parser!(u16).range(1..))]
+    pub vector_dimensions: Vec<u16>,
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,7 @@ use clap::Args;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{ConfigError, secret};
+use crate::store::dialect::Dialect;
 
 /// How to reach the database (PostgreSQL + pgvector, or AnalyticDB for PostgreSQL).
 #[derive(Debug, Clone, Args)]
@@ -30,9 +31,36 @@ pub struct DatabaseSettings {
         default_value_t = 5
     )]
     pub connect_timeout_secs: u64,
+
+    /// The SQL dialect: `auto` detects the server (AnalyticDB answers `SHOW adbpg_version`);
+    /// `pgvector` or `analyticdb` also refuses to start against the other kind of server.
+    #[arg(long = "dialect", env = "ADBRAG_DIALECT", value_enum, default_value_t = DialectArg::Auto)]
+    pub dialect: DialectArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DialectArg {
+    Auto,
+    Pgvector,
+    Analyticdb,
+}
+
+impl From<DialectArg> for Option<Dialect> {
+    fn from(arg: DialectArg) -> Self {
+        match arg {
+            DialectArg::Auto => None,
+            DialectArg::Pgvector => Some(Dialect::Pgvector),
+            DialectArg::Analyticdb => Some(Dialect::AnalyticDb),
+        }
+    }
 }
 
 impl DatabaseSettings {
+    /// The dialect asked for; `None` is auto.
+    pub fn dialect(&self) -> Option<Dialect> {
+        self.dialect.into()
+    }
+
     /// The URL, checked: set, and a `postgres://` or `postgresql://` URL.
     pub fn url(&self) -> Result<&str, ConfigError> {
         let url = self

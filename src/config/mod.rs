@@ -92,6 +92,7 @@ mod tests {
             url: url.map(SecretString::from),
             max_connections: 1,
             connect_timeout_secs: 1,
+            dialect: database::DialectArg::Auto,
         }
     }
 

@@ -189,9 +189,11 @@ pub enum FusionArg {
 }
 
 impl SearchSettings {
-    /// Retrieval's options: the fusion, BM25's parameters and the legs' bounds.
-    pub fn options(&self) -> SearchOptions {
+    /// Retrieval's options: the fusion, BM25's parameters and the legs' bounds, for a schema in
+    /// this dialect (the start-up probe's, `store::schema::probe`).
+    pub fn options(&self, dialect: crate::store::dialect::Dialect) -> SearchOptions {
         SearchOptions {
+            dialect,
             candidates: self.candidates,
             fusion: Fusion {
                 method: match self.fusion {

@@ -16,7 +16,7 @@ use crate::{
     store::{
         self,
         collections::Collection,
-        dialect::Dimensions,
+        dialect::{Dialect, Dimensions},
         search::{self as sql, Bm25, Fusion, Hit, Mode},
     },
     text::segment,
@@ -104,6 +104,8 @@ pub struct SearchOptions {
     pub postings_per_term: usize,
     /// Hits the reranker reorders, when one is configured.
     pub rerank_top_n: usize,
+    /// The schema's dialect, from the start-up probe (`store::schema::probe`).
+    pub dialect: Dialect,
 }
 
 /// Searches one collection; with a reranker, its first hits are reordered by it.
@@ -168,6 +170,7 @@ pub async fn search(
     let candidates = settings.candidates.max(fetched) as i64;
     // Every field is Copy: `..base` below copies them, so `base` serves both runs.
     let base = sql::Query {
+        dialect: settings.dialect,
         collection_id: collection.id,
         dimensions,
         embedding: None,

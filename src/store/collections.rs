@@ -46,14 +46,15 @@ macro_rules! columns {
     };
 }
 
-/// Creates a collection and, for a new embedding size, the vector index that will serve it.
+/// Creates a collection and, for a new embedding size, the vector table that will hold its vectors.
 pub async fn create(conn: &mut PgConnection, new: &NewCollection) -> Result<Collection> {
     if !is_valid_name(&new.name) {
         return Err(Error::InvalidCollectionName(new.name.clone()));
     }
-    let dimensions = dialect::Dimensions::new(new.dimensions)?;
     let mut tx = conn.begin().await?;
-    dialect::ensure_vector_index(&mut tx, dimensions).await?;
+    let dialect = dialect::Dialect::of(&mut tx).await?;
+    let dimensions = dialect.dimensions(new.dimensions)?;
+    dialect::ensure_vector_table(&mut tx, dialect, dimensions).await?;
     let collection = sqlx::query_as::<_, Collection>(concat!(
         "INSERT INTO collection (id, tenant, name, embedding_model, dimensions, keyword_language, settings)
          VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -116,14 +117,43 @@ pub async fn list(executor: impl PgExecutor<'_>, tenant: &str) -> Result<Vec<Col
     .await?)
 }
 
-/// Deletes a collection with its documents, chunks and jobs (foreign keys cascade, one statement).
-pub async fn delete(executor: impl PgExecutor<'_>, tenant: &str, name: &str) -> Result<Uuid> {
-    sqlx::query_scalar("DELETE FROM collection WHERE tenant = $1 AND name = $2 RETURNING id")
-        .bind(tenant)
-        .bind(name)
-        .fetch_optional(executor)
-        .await?
-        .ok_or_else(|| Error::CollectionNotFound(name.to_owned()))
+/// Deletes a collection with everything derived from it: documents, chunks, vectors, keyword
+/// statistics, jobs, tombstones, and the embedding-cache entries no other chunk of the tenant
+/// uses. Each table is emptied by name, in one transaction, so it holds on AnalyticDB too, where
+/// foreign keys do not cascade.
+pub async fn delete(conn: &mut PgConnection, tenant: &str, name: &str) -> Result<Uuid> {
+    let mut tx = conn.begin().await?;
+    let (id, dimensions): (Uuid, i32) = sqlx::query_as(
+        "SELECT id, dimensions FROM collection WHERE tenant = $1 AND name = $2 FOR UPDATE",
+    )
+    .bind(tenant)
+    .bind(name)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| Error::CollectionNotFound(name.to_owned()))?;
+    dialect::delete_vectors(&mut tx, dimensions, "WHERE v.collection_id = $1", id).await?;
+    let hashes: Vec<Option<Vec<u8>>> =
+        sqlx::query_scalar("SELECT DISTINCT embedding_sha256 FROM chunk WHERE collection_id = $1")
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+    for statement in [
+        "DELETE FROM reindex_vector WHERE collection_id = $1",
+        "DELETE FROM keyword_posting WHERE collection_id = $1",
+        "DELETE FROM keyword_term WHERE collection_id = $1",
+        "DELETE FROM keyword_stats WHERE collection_id = $1",
+        "DELETE FROM chunk WHERE collection_id = $1",
+        "DELETE FROM ingest_job WHERE collection_id = $1",
+        "DELETE FROM tombstone WHERE collection_id = $1",
+        "DELETE FROM document WHERE collection_id = $1",
+        "DELETE FROM collection WHERE id = $1",
+    ] {
+        sqlx::query(statement).bind(id).execute(&mut *tx).await?;
+    }
+    let hashes: Vec<Vec<u8>> = hashes.into_iter().flatten().collect();
+    super::embedding_cache::forget(&mut *tx, tenant, &hashes).await?;
+    tx.commit().await?;
+    Ok(id)
 }
 
 #[cfg(test)]

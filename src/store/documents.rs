@@ -7,10 +7,10 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::{Acquire, PgConnection, PgExecutor};
+use sqlx::{Acquire, AssertSqlSafe, PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use super::{Error, Result, embedding_cache, keywords, sha256};
+use super::{Error, Result, dialect, embedding_cache, keywords, sha256};
 use crate::text::segment::ANALYZER_VERSION;
 
 /// One version of a source object, as the ingest pipeline describes it.
@@ -352,20 +352,18 @@ async fn write_version(
     }
     sqlx::query(
         "INSERT INTO chunk (id, document_id, collection_id, ordinal, text, token_count, page_from,
-                            page_to, heading_path, content_sha256, dimensions, keywords, embedding,
+                            page_to, heading_path, content_sha256, dimensions, keywords,
                             analyzer_version, embedding_sha256)
          SELECT c.id, $1, $2, (c.n - 1)::int, c.text, c.token_count, c.page_from, c.page_to,
-                c.heading_path, c.sha, $3, to_tsvector('simple', c.keywords),
-                ($4::real[])[(c.n - 1) * $3 + 1 : c.n * $3]::vector, $13, c.embed_sha
-         FROM unnest($5::uuid[], $6::text[], $7::int[], $8::int[], $9::int[], $10::jsonb[],
-                     $11::bytea[], $12::text[], $14::bytea[])
+                c.heading_path, c.sha, $3, to_tsvector('simple', c.keywords), $12, c.embed_sha
+         FROM unnest($4::uuid[], $5::text[], $6::int[], $7::int[], $8::int[], $9::jsonb[],
+                     $10::bytea[], $11::text[], $13::bytea[])
               WITH ORDINALITY AS c(id, text, token_count, page_from, page_to, heading_path, sha,
                                    keywords, embed_sha, n)",
     )
     .bind(document_id)
     .bind(new.collection_id)
     .bind(dimensions)
-    .bind(&embeddings)
     .bind(&ids)
     .bind(&texts)
     .bind(&token_counts)
@@ -376,6 +374,21 @@ async fn write_version(
     .bind(&keywords)
     .bind(ANALYZER_VERSION)
     .bind(&embedding_hashes)
+    .execute(&mut *conn)
+    .await?;
+    // The vectors, into their size's table (the only SQL text built at run time: a table name
+    // from a checked `Dimensions`; `real[]` is assigned to pgvector's `vector(N)` by its cast).
+    let size = dialect::Dimensions::new(i64::from(dimensions))?;
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO {} (chunk_id, collection_id, embedding)
+         SELECT v.id, $1, ($2::real[])[(v.n - 1) * $3 + 1 : v.n * $3]
+         FROM unnest($4::uuid[]) WITH ORDINALITY AS v(id, n)",
+        dialect::vector_table(size)
+    )))
+    .bind(new.collection_id)
+    .bind(&embeddings)
+    .bind(dimensions)
+    .bind(&ids)
     .execute(&mut *conn)
     .await?;
     let delta = postings.insert(&mut *conn, new.collection_id).await?;
@@ -393,15 +406,33 @@ async fn write_version(
     Ok(delta)
 }
 
-/// Deletes a document's chunks (their vectors with them), then the embedding-cache entries they
-/// used that no other chunk of the tenant uses: derived data goes with what it was derived from.
-/// Returns how many chunks went. The keyword postings are the caller's
-/// (`keywords::remove_document`, before this).
+/// Deletes a document's chunks, their vectors and any reindex vectors, then the embedding-cache
+/// entries they used that no other chunk of the tenant uses: derived data goes with what it was
+/// derived from. Each table by name (AnalyticDB's foreign keys do not cascade). Returns how many
+/// chunks went. The keyword postings are the caller's (`keywords::remove_document`, before this).
 pub async fn delete_chunks(
     conn: &mut PgConnection,
     collection_id: Uuid,
     document_id: Uuid,
 ) -> Result<u64> {
+    let (tenant, dimensions): (String, i32) =
+        sqlx::query_as("SELECT tenant, dimensions FROM collection WHERE id = $1")
+            .bind(collection_id)
+            .fetch_one(&mut *conn)
+            .await?;
+    dialect::delete_vectors(
+        &mut *conn,
+        dimensions,
+        "USING chunk c WHERE c.id = v.chunk_id AND c.document_id = $1",
+        document_id,
+    )
+    .await?;
+    sqlx::query(
+        "DELETE FROM reindex_vector r USING chunk c WHERE c.id = r.chunk_id AND c.document_id = $1",
+    )
+    .bind(document_id)
+    .execute(&mut *conn)
+    .await?;
     let hashes: Vec<Option<Vec<u8>>> =
         sqlx::query_scalar("DELETE FROM chunk WHERE document_id = $1 RETURNING embedding_sha256")
             .bind(document_id)
@@ -411,10 +442,6 @@ pub async fn delete_chunks(
     let mut hashes: Vec<Vec<u8>> = hashes.into_iter().flatten().collect();
     hashes.sort();
     hashes.dedup();
-    let tenant: String = sqlx::query_scalar("SELECT tenant FROM collection WHERE id = $1")
-        .bind(collection_id)
-        .fetch_one(&mut *conn)
-        .await?;
     embedding_cache::forget(&mut *conn, &tenant, &hashes).await?;
     Ok(chunks)
 }

@@ -23,7 +23,7 @@ pub async fn lookup(
     }
     let keys: Vec<&[u8]> = hashes.iter().map(<[u8; 32]>::as_slice).collect();
     let rows: Vec<(Vec<u8>, Vec<f32>)> = sqlx::query_as(
-        "SELECT text_sha256, embedding::real[] FROM embedding_cache
+        "SELECT text_sha256, embedding FROM embedding_cache
          WHERE tenant = $4 AND model = $1 AND dimensions = $2 AND text_sha256 = ANY($3)",
     )
     .bind(model)
@@ -56,7 +56,7 @@ pub async fn insert(
         .collect();
     Ok(sqlx::query(
         "INSERT INTO embedding_cache (tenant, model, dimensions, text_sha256, embedding)
-         SELECT $5, $1, $2, e.hash, ($4::real[])[(e.n - 1) * $2 + 1 : e.n * $2]::vector
+         SELECT $5, $1, $2, e.hash, ($4::real[])[(e.n - 1) * $2 + 1 : e.n * $2]
          FROM unnest($3::bytea[]) WITH ORDINALITY AS e(hash, n)
          ON CONFLICT DO NOTHING",
     )

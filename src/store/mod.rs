@@ -4,7 +4,8 @@
 //! `PgExecutor` otherwise) so that the caller decides the transaction. A function whose statements
 //! must be atomic opens its own (a savepoint when the caller is already in a transaction).
 //! Parameters are always bound, never formatted into SQL; the one exception is the integer
-//! dimension in vector index DDL and expressions, rendered by [`dialect`] from a checked `u16`.
+//! dimension in vector table names, DDL and expressions, rendered by [`dialect`] from a checked
+//! `u16`.
 
 pub mod api_keys;
 pub mod audit;
@@ -67,8 +68,18 @@ pub enum Error {
         actual: usize,
         expected: usize,
     },
-    #[error("embedding dimensions must be between 1 and {max}, got {0}", max = dialect::MAX_DIMENSIONS)]
-    InvalidDimensions(i64),
+    #[error(
+        "embedding dimensions must be between 1 and {max} for the {dialect} dialect, got {got}: choose a model or `dimensions` setting within that"
+    )]
+    InvalidDimensions {
+        got: i64,
+        max: u16,
+        dialect: &'static str,
+    },
+    #[error(
+        "the database role cannot create the vector table for {dimensions}-dimension embeddings: run `adbrag migrate --vector-dimensions {dimensions}` as the schema owner, then retry"
+    )]
+    VectorTablePrivilege { dimensions: u16 },
     // The cause goes in the message, before the hint, so the one-line chain reads in order.
     #[error("cannot connect to the database at {endpoint} ({cause}): {hint}")]
     Connect {

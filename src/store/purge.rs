@@ -241,7 +241,9 @@ pub async fn execute(
     reason: Option<&str>,
 ) -> Result<(Receipt, Evidence)> {
     let mut tx = conn.begin().await?;
-    let xid: String = sqlx::query_scalar("SELECT pg_current_xact_id()::xid::text")
+    // The 32-bit xid, as `pg_current_xact_id()::xid` gives it on PostgreSQL 13+; txid_current()
+    // also exists on AnalyticDB 7 (PostgreSQL 12).
+    let xid: String = sqlx::query_scalar("SELECT (txid_current() % 4294967296)::text")
         .fetch_one(&mut *tx)
         .await?;
     // Lock every source first (sorted: two purges never deadlock), then select again under the

@@ -4,7 +4,7 @@
 //! resumes with the chunks that have no new vector yet.
 
 use serde::Serialize;
-use sqlx::{Acquire, PgConnection};
+use sqlx::{Acquire, AssertSqlSafe, PgConnection};
 use uuid::Uuid;
 
 use super::{Result, dialect};
@@ -89,7 +89,7 @@ pub async fn store(
         .collect();
     Ok(sqlx::query(
         "INSERT INTO reindex_vector (chunk_id, collection_id, model, dimensions, embedding)
-         SELECT v.id, $2, $3, $4, ($5::real[])[(v.n - 1) * $4 + 1 : v.n * $4]::vector
+         SELECT v.id, $2, $3, $4, ($5::real[])[(v.n - 1) * $4 + 1 : v.n * $4]
          FROM unnest($1::uuid[]) WITH ORDINALITY AS v(id, n)
          WHERE EXISTS (SELECT 1 FROM chunk c WHERE c.id = v.id)
          ON CONFLICT (chunk_id) DO NOTHING",
@@ -128,16 +128,32 @@ pub async fn switch(
     if missing > 0 {
         return Ok(false);
     }
-    dialect::ensure_vector_index(&mut tx, dimensions).await?;
+    let dialect = dialect::Dialect::of(&mut tx).await?;
+    dialect.dimensions(i64::from(dimensions.get()))?;
+    dialect::ensure_vector_table(&mut tx, dialect, dimensions).await?;
     let dims = i32::from(dimensions.get());
-    let switched = sqlx::query(
-        "UPDATE chunk c SET embedding = r.embedding, dimensions = r.dimensions
-         FROM reindex_vector r WHERE r.chunk_id = c.id AND c.collection_id = $1",
-    )
+    let old: i32 = sqlx::query_scalar("SELECT dimensions FROM collection WHERE id = $1")
+        .bind(collection_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    // The old vectors go, the new ones come (the only SQL text built at run time: a table name
+    // from a checked `Dimensions`).
+    dialect::delete_vectors(&mut tx, old, "WHERE v.collection_id = $1", collection_id).await?;
+    let switched = sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO {} (chunk_id, collection_id, embedding)
+         SELECT r.chunk_id, r.collection_id, r.embedding FROM reindex_vector r
+         WHERE r.collection_id = $1",
+        dialect::vector_table(dimensions)
+    )))
     .bind(collection_id)
     .execute(&mut *tx)
     .await?
     .rows_affected();
+    sqlx::query("UPDATE chunk SET dimensions = $2 WHERE collection_id = $1")
+        .bind(collection_id)
+        .bind(dims)
+        .execute(&mut *tx)
+        .await?;
     sqlx::query("UPDATE collection SET embedding_model = $2, dimensions = $3 WHERE id = $1")
         .bind(collection_id)
         .bind(model)

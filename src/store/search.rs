@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::filter::Filter;
 use super::{
     Result,
-    dialect::{self, Dimensions},
+    dialect::{self, Dialect, Dimensions},
 };
 
 /// Which legs run.
@@ -70,6 +70,8 @@ pub struct Bm25 {
 
 /// One retrieval, fully specified.
 pub struct Query<'a> {
+    /// The schema's dialect: the vector leg's table and operator differ (dialect.rs).
+    pub dialect: Dialect,
     pub collection_id: Uuid,
     pub dimensions: Dimensions,
     /// The query's embedding (needed unless `mode` is keyword).
@@ -132,10 +134,17 @@ fn push_scope(qb: &mut QueryBuilder<Postgres>, query: &Query<'_>) {
 
 /// Runs the retrieval in one round trip, best first.
 pub async fn hybrid(executor: impl PgExecutor<'_>, query: &Query<'_>) -> Result<Vec<Hit>> {
+    let mut qb = hybrid_statement(query);
+    Ok(qb.build_query_as::<Hit>().fetch_all(executor).await?)
+}
+
+/// The retrieval's one statement, with its parameters bound (`.sql()` shows the text: the
+/// golden tests pin it per dialect).
+pub fn hybrid_statement(query: &Query<'_>) -> QueryBuilder<Postgres> {
     let vector = query.mode != Mode::Keyword && query.embedding.is_some();
     let keyword = query.mode != Mode::Vector && !query.terms.is_empty();
-    let n = query.dimensions.get();
-    let expression = dialect::embedding_expression(query.dimensions);
+    let vectors = dialect::vector_table(query.dimensions);
+    let query_vector = query.dialect.query_vector("q.p", query.dimensions);
 
     let mut qb = QueryBuilder::<Postgres>::new("WITH ");
     if keyword {
@@ -144,21 +153,26 @@ pub async fn hybrid(executor: impl PgExecutor<'_>, query: &Query<'_>) -> Result<
     }
     qb.push("vector_leg AS (");
     if vector {
-        // The expression and `dimensions = N` predicate match the partial HNSW index (dialect.rs).
+        // `ORDER BY embedding <=> vector LIMIT k` on the size's own table is what its ANN index
+        // serves, in both dialects; the join to chunk stays on each segment on AnalyticDB (both
+        // are distributed by chunk id).
+        // The nearest first, then ranked outside: AnalyticDB serves an ANN query whose ORDER BY is
+        // the one distance term, ascending, with a LIMIT and no window function beside it.
         qb.push(format!(
-            "SELECT c.id, row_number() OVER (ORDER BY {expression} <=> q.v) AS rank,
-                    1 - ({expression} <=> q.v) AS similarity
-             FROM chunk c JOIN document d ON d.id = c.document_id,
-                  (SELECT "
+            "SELECT id, row_number() OVER (ORDER BY distance, id) AS rank, 1 - distance AS similarity
+             FROM (SELECT v.chunk_id AS id, v.embedding <=> q.v AS distance
+             FROM {vectors} v JOIN chunk c ON c.id = v.chunk_id
+                  JOIN document d ON d.id = c.document_id,
+                  (SELECT {query_vector} AS v FROM (SELECT "
         ))
         .push_bind(query.embedding.unwrap_or_default())
-        .push(format!(
-            "::real[]::vector({n}) AS v) q
-             WHERE c.dimensions = {n} AND"
-        ));
+        .push("::real[] AS p) q) q WHERE v.collection_id = ")
+        .push_bind(query.collection_id)
+        .push(" AND");
         push_scope(&mut qb, query);
-        qb.push(format!(" ORDER BY {expression} <=> q.v LIMIT "))
-            .push_bind(query.candidates);
+        qb.push(" ORDER BY v.embedding <=> q.v LIMIT ")
+            .push_bind(query.candidates)
+            .push(") nearest");
     } else {
         qb.push(
             "SELECT NULL::uuid AS id, NULL::bigint AS rank, NULL::float8 AS similarity WHERE false",
@@ -207,7 +221,7 @@ pub async fn hybrid(executor: impl PgExecutor<'_>, query: &Query<'_>) -> Result<
          LIMIT ",
     )
     .push_bind(query.top_k);
-    Ok(qb.build_query_as::<Hit>().fetch_all(executor).await?)
+    qb
 }
 
 /// The fused score of a row of `vector_leg v FULL OUTER JOIN keyword_leg k`, with each leg's

@@ -588,7 +588,7 @@ async fn the_local_embedder_ingests_offline_and_finds_the_closest_passage() {
         .await
         .unwrap();
     let nearest: String = sqlx::query_scalar(
-        "SELECT text FROM chunk WHERE dimensions = 384 ORDER BY embedding::vector(384) <=> $1::real[]::vector(384) LIMIT 1",
+        "SELECT c.text FROM chunk_vector_384 v JOIN chunk c ON c.id = v.chunk_id ORDER BY v.embedding <=> $1::real[]::vector(384) LIMIT 1",
     )
     .bind(&query[0])
     .fetch_one(&db.pool)

@@ -126,6 +126,7 @@ async fn term_count(db: &TestDb, term: &str) -> Option<i32> {
 fn query<'a>(collection: &Collection, terms: &'a [String]) -> search::Query<'a> {
     let settings = search_settings();
     search::Query {
+        dialect: adbrag::store::dialect::Dialect::Pgvector,
         collection_id: collection.id,
         dimensions: Dimensions::new(DIMS as i64).unwrap(),
         embedding: None,
@@ -133,8 +134,12 @@ fn query<'a>(collection: &Collection, terms: &'a [String]) -> search::Query<'a> 
         mode: Mode::Keyword,
         top_k: 10,
         candidates: 50,
-        fusion: settings.options().fusion,
-        bm25: settings.options().bm25,
+        fusion: settings
+            .options(adbrag::store::dialect::Dialect::Pgvector)
+            .fusion,
+        bm25: settings
+            .options(adbrag::store::dialect::Dialect::Pgvector)
+            .bm25,
         postings_per_term: 0,
         filter: None,
         principals: None,
@@ -370,7 +375,7 @@ async fn migrate_rederives_the_terms_of_chunks_stored_by_an_older_analyzer() {
     ] {
         sqlx::query(statement).execute(&db.pool).await.unwrap();
     }
-    let refused = schema::require_ready(&db.pool).await.unwrap_err();
+    let refused = schema::require_ready(&db.pool, None).await.unwrap_err();
     assert!(refused.to_string().contains("adbrag migrate"), "{refused}");
 
     let mut conn = db.pool.acquire().await.unwrap();
@@ -379,7 +384,7 @@ async fn migrate_rederives_the_terms_of_chunks_stored_by_an_older_analyzer() {
         .unwrap();
 
     assert_eq!(rederived, 2);
-    schema::require_ready(&db.pool).await.unwrap();
+    schema::require_ready(&db.pool, None).await.unwrap();
     assert_statistics_match_postings(&db).await;
     assert_eq!(term_count(&db, "updat").await, Some(2));
     assert_eq!(keyword_search(&db, &c, "update").await.len(), 2);
@@ -435,7 +440,7 @@ async fn search(
             filter: None,
             principals: None,
         },
-        &search_settings().options(),
+        &search_settings().options(adbrag::store::dialect::Dialect::Pgvector),
     )
     .await
     .unwrap()
@@ -553,7 +558,7 @@ async fn a_configured_reranker_reorders_the_hits_and_a_failing_one_leaves_hybrid
                 filter: None,
                 principals: None,
             },
-            &settings.options(),
+            &settings.options(adbrag::store::dialect::Dialect::Pgvector),
         )
         .await
         .unwrap()

@@ -100,6 +100,7 @@ pub async fn setup_with(keys: Keys, with_default_keys: bool, pool_url: Option<&s
         queue: queue.clone(),
         max_event_bytes: 128 * 1024,
         duplicate_wait: Duration::from_secs(30),
+        dialect: None,
         schema_ready: Default::default(),
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -79,11 +79,23 @@ async fn shape(db: &TestDb) -> (String, i32, Vec<i32>, i64) {
             .fetch_one(&db.pool)
             .await
             .unwrap();
-    let chunk_dims: Vec<i32> =
-        sqlx::query_scalar("SELECT DISTINCT vector_dims(embedding) FROM chunk ORDER BY 1")
-            .fetch_all(&db.pool)
-            .await
-            .unwrap();
+    // The sizes of the stored vectors, from every size's table.
+    let mut conn = db.pool.acquire().await.unwrap();
+    let mut chunk_dims: Vec<i32> = Vec::new();
+    for size in adbrag::store::dialect::vector_tables(&mut conn)
+        .await
+        .unwrap()
+    {
+        let dims: Vec<i32> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT DISTINCT vector_dims(embedding) FROM {}",
+            adbrag::store::dialect::vector_table(size)
+        )))
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+        chunk_dims.extend(dims);
+    }
+    chunk_dims.sort_unstable();
     let staged: i64 = sqlx::query_scalar("SELECT count(*) FROM reindex_vector")
         .fetch_one(&db.pool)
         .await
@@ -129,7 +141,7 @@ async fn a_collection_moves_to_another_model_in_one_switch_and_an_interrupted_ru
         .unwrap();
     sqlx::query(
         "INSERT INTO reindex_vector (chunk_id, collection_id, model, dimensions, embedding)
-         VALUES ($1, $2, 'text-embedding-v3', 8, '[1,0,0,0,0,0,0,0]')",
+         VALUES ($1, $2, 'text-embedding-v3', 8, '{1,0,0,0,0,0,0,0}')",
     )
     .bind(first)
     .bind(collection.id)

@@ -1,7 +1,7 @@
 use adbrag::store::{
     self,
     collections::{self, NewCollection},
-    dialect::{self, Dimensions},
+    dialect::{self, Dialect, Dimensions},
 };
 use serde_json::json;
 use sqlx::{Connection, Row};
@@ -83,7 +83,10 @@ async fn hostile_names_and_sizes_are_refused_before_any_sql_runs() {
     let err = collections::create(&mut conn, &new_collection("acme", "ok", 0))
         .await
         .unwrap_err();
-    assert!(matches!(err, store::Error::InvalidDimensions(0)), "{err}");
+    assert!(
+        matches!(err, store::Error::InvalidDimensions { got: 0, .. }),
+        "{err}"
+    );
     assert!(
         collections::list(&db.pool, "acme")
             .await
@@ -93,7 +96,7 @@ async fn hostile_names_and_sizes_are_refused_before_any_sql_runs() {
 }
 
 #[tokio::test]
-async fn collections_of_different_sizes_coexist_each_served_by_its_own_vector_index() {
+async fn collections_of_different_sizes_coexist_each_in_its_own_vector_table() {
     let db = TestDb::migrated().await;
     let mut conn = db.pool.acquire().await.unwrap();
     collections::create(&mut conn, &new_collection("acme", "local", 384))
@@ -106,18 +109,22 @@ async fn collections_of_different_sizes_coexist_each_served_by_its_own_vector_in
         .await
         .unwrap();
 
+    let sizes: Vec<u16> = dialect::vector_tables(&mut conn)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(Dimensions::get)
+        .collect();
+    assert_eq!(sizes, [384, 1024]);
     let indexes: Vec<String> = sqlx::query_scalar(
-        "SELECT indexname FROM pg_indexes WHERE tablename = 'chunk' AND indexname LIKE 'chunk_embedding_hnsw_%' ORDER BY 1",
+        "SELECT indexname FROM pg_indexes WHERE tablename LIKE 'chunk_vector_%' AND indexname LIKE '%_ann' ORDER BY 1",
     )
     .fetch_all(&db.pool)
     .await
     .unwrap();
-    assert_eq!(
-        indexes,
-        ["chunk_embedding_hnsw_1024", "chunk_embedding_hnsw_384"]
-    );
+    assert_eq!(indexes, ["chunk_vector_1024_ann", "chunk_vector_384_ann"]);
 
-    // The planner uses the partial index for a query that repeats its expression and predicate.
+    // The planner uses the size's HNSW index for the vector leg's query shape.
     let dims = Dimensions::new(384).unwrap();
     let mut tx = conn.begin().await.unwrap();
     sqlx::query("SET LOCAL enable_seqscan = off")
@@ -125,8 +132,9 @@ async fn collections_of_different_sizes_coexist_each_served_by_its_own_vector_in
         .await
         .unwrap();
     let query = format!(
-        "EXPLAIN SELECT id FROM chunk WHERE dimensions = 384 ORDER BY {} <=> $1::real[]::vector(384) LIMIT 10",
-        dialect::embedding_expression(dims)
+        "EXPLAIN SELECT chunk_id FROM {} ORDER BY embedding <=> {} LIMIT 10",
+        dialect::vector_table(dims),
+        Dialect::Pgvector.query_vector("$1", dims)
     );
     let plan: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(query))
         .bind(vec![0.1f32; 384])
@@ -138,8 +146,28 @@ async fn collections_of_different_sizes_coexist_each_served_by_its_own_vector_in
         .collect();
     assert!(
         plan.iter()
-            .any(|line| line.contains("chunk_embedding_hnsw_384")),
+            .any(|line| line.contains("chunk_vector_384_ann")),
         "{plan:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_size_above_the_dialects_limit_is_refused_before_anything_changes() {
+    let db = TestDb::migrated().await;
+    let mut conn = db.pool.acquire().await.unwrap();
+    let err = collections::create(&mut conn, &new_collection("acme", "huge", 2001))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "embedding dimensions must be between 1 and 2000 for the pgvector dialect, got 2001: choose a model or `dimensions` setting within that"
+    );
+    assert!(dialect::vector_tables(&mut conn).await.unwrap().is_empty());
+    assert!(
+        collections::list(&db.pool, "acme")
+            .await
+            .unwrap()
+            .is_empty()
     );
 }
 
@@ -152,17 +180,32 @@ async fn deleting_a_collection_removes_its_documents_and_chunks() {
         .unwrap();
     crate::store_documents::write(&db, collection.id, "oss://b/a.txt", 1, "v1", 3).await;
 
-    let deleted = collections::delete(&db.pool, "acme", "gone").await.unwrap();
+    let vectors = "SELECT count(*) FROM chunk_vector_4";
+    let before: i64 = sqlx::query_scalar(vectors)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(before, 3);
+
+    let deleted = collections::delete(&mut conn, "acme", "gone")
+        .await
+        .unwrap();
 
     assert_eq!(deleted, collection.id);
-    let left: i64 =
-        sqlx::query_scalar("SELECT (SELECT count(*) FROM document) + (SELECT count(*) FROM chunk)")
-            .fetch_one(&db.pool)
-            .await
-            .unwrap();
+    // Each table by name: what foreign keys would have cascaded on PostgreSQL, and what nothing
+    // cascades on AnalyticDB.
+    let left: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM document) + (SELECT count(*) FROM chunk)
+              + (SELECT count(*) FROM chunk_vector_4) + (SELECT count(*) FROM keyword_posting)
+              + (SELECT count(*) FROM keyword_term) + (SELECT count(*) FROM keyword_stats)
+              + (SELECT count(*) FROM embedding_cache)",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
     assert_eq!(left, 0);
     assert!(matches!(
-        collections::delete(&db.pool, "acme", "gone").await,
+        collections::delete(&mut conn, "acme", "gone").await,
         Err(store::Error::CollectionNotFound(_))
     ));
 }

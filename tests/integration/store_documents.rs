@@ -450,7 +450,8 @@ async fn chunks_are_stored_with_their_keywords_and_vectors() {
 
     let (keyword_hits, nearest): (i64, String) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM chunk WHERE keywords @@ to_tsquery('simple', 'alpha & ipsum')),
-                (SELECT text FROM chunk ORDER BY embedding <=> '[1, 2, 0.5, 0.25]' LIMIT 1)",
+                (SELECT c.text FROM chunk_vector_4 v JOIN chunk c ON c.id = v.chunk_id
+                 ORDER BY v.embedding <=> '[1, 2, 0.5, 0.25]' LIMIT 1)",
     )
     .fetch_one(&db.pool)
     .await

@@ -21,7 +21,7 @@ impl TestDb {
     /// A fresh database at this binary's schema.
     pub async fn migrated() -> Self {
         let db = Self::empty().await;
-        schema::migrate(&db.pool)
+        schema::migrate(&db.pool, None, &[])
             .await
             .expect("migrations apply to a fresh database");
         db

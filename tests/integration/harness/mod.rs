@@ -149,7 +149,7 @@ impl TestApp {
             reranker: None,
             pipeline: Arc::new(pipeline),
             answerer: Arc::new(answerer),
-            search: search_settings().options(),
+            search: search_settings().options(adbrag::store::dialect::Dialect::Pgvector),
             http,
             auth: if auth_required {
                 Auth::Required
