@@ -134,10 +134,11 @@ fn print(outcome: &PurgeOutcome, json: bool) -> anyhow::Result<()> {
                 ),
             }
             println!(
-                "  verified: documents {}, chunks {}, postings {}, jobs {}, URIs {}, cache entries {}, phrase hits {} left → {}",
+                "  verified: documents {}, chunks {}, postings {}, vectors {}, jobs {}, URIs {}, cache entries {}, phrase hits {} left → {}",
                 verification.documents_left,
                 verification.chunks_left,
                 verification.postings_left,
+                verification.vectors_left,
                 verification.jobs_left,
                 verification.uris_left,
                 verification.cache_entries_left,

@@ -14,7 +14,7 @@ use sqlx::{Acquire, PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::filter::Filter;
-use super::{Result, documents, keywords, sha256};
+use super::{Result, dialect, documents, keywords, sha256};
 
 /// What to purge. Every field narrows: documents must match all that are given.
 #[derive(Debug, Clone, Default)]
@@ -81,6 +81,8 @@ pub struct Verification {
     pub documents_left: i64,
     pub chunks_left: i64,
     pub postings_left: i64,
+    /// Vectors of the purged chunks, in any size's table or staged by a reindex.
+    pub vectors_left: i64,
     pub jobs_left: i64,
     pub uris_left: i64,
     pub cache_entries_left: i64,
@@ -398,14 +400,38 @@ pub async fn verify(conn: &mut PgConnection, evidence: &Evidence) -> Result<Veri
     .bind(&evidence.content_hashes)
     .fetch_one(&mut *conn)
     .await?;
+    // Every size's table: a reindex may have moved the collection between sizes.
+    let mut vectors_left: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM reindex_vector WHERE chunk_id = ANY($1)")
+            .bind(&evidence.chunk_ids)
+            .fetch_one(&mut *conn)
+            .await?;
+    for size in dialect::vector_tables(&mut *conn).await? {
+        let left: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM {} WHERE chunk_id = ANY($1)",
+            dialect::vector_table(size)
+        )))
+        .bind(&evidence.chunk_ids)
+        .fetch_one(&mut *conn)
+        .await?;
+        vectors_left += left;
+    }
     let (documents_left, chunks_left, postings_left, jobs_left, uris_left, cache_left, identical) =
         row;
-    let ok = documents_left + chunks_left + postings_left + jobs_left + uris_left + cache_left == 0
+    let ok = documents_left
+        + chunks_left
+        + postings_left
+        + vectors_left
+        + jobs_left
+        + uris_left
+        + cache_left
+        == 0
         && phrase_hits == 0;
     Ok(Verification {
         documents_left,
         chunks_left,
         postings_left,
+        vectors_left,
         jobs_left,
         uris_left,
         cache_entries_left: cache_left,
@@ -439,7 +465,7 @@ fn distinctive_phrase(text: &str) -> Option<String> {
     }
 }
 
-/// The tables a purge touches, for `VACUUM`.
+/// The tables a purge touches, for `VACUUM`, besides every size's vector table.
 pub const TABLES: [&str; 9] = [
     "chunk",
     "reindex_vector",
@@ -491,7 +517,16 @@ pub async fn vacuum(
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
     let waited_seconds = started.elapsed().as_secs_f64();
-    for table in TABLES {
+    let vectors: Vec<String> = dialect::vector_tables(&mut *conn)
+        .await?
+        .into_iter()
+        .map(dialect::vector_table)
+        .collect();
+    for table in TABLES
+        .iter()
+        .copied()
+        .chain(vectors.iter().map(String::as_str))
+    {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "VACUUM (FULL, ANALYZE) {table}"
         )))

@@ -191,6 +191,15 @@ async fn purging_one_document_removes_exactly_what_only_it_used() {
         "bob's and carol's shared paragraph"
     );
     assert_eq!(count(&s.db, "SELECT count(*) FROM chunk").await, 4);
+    // The vectors went with their chunks: bob's and carol's four stay.
+    assert_eq!(verification.vectors_left, 0);
+    let vectors = format!(
+        "SELECT count(*) FROM {}",
+        adbrag::store::dialect::vector_table(
+            adbrag::store::dialect::Dimensions::new(i64::from(collection.dimensions)).unwrap()
+        )
+    );
+    assert_eq!(count(&s.db, &vectors).await, 4);
     assert_eq!(
         count(&s.db, "SELECT count(*) FROM embedding_cache").await,
         3
