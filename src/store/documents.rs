@@ -282,8 +282,9 @@ pub async fn refresh(conn: &mut PgConnection, new: &NewDocument) -> Result<Optio
 }
 
 /// The fields that describe a version without changing its content. With `unchanged` (the same
-/// content again, not parsed this time), the stored `parse_warnings` of the metadata, which the
-/// parser derived from that content, are kept.
+/// content again, not parsed this time), what the parser derived from that content is kept: the
+/// title (a PDF's or HTML's own, which citations show), the media type, and the metadata's
+/// `parse_warnings`.
 async fn update_description(
     conn: &mut PgConnection,
     id: Uuid,
@@ -291,7 +292,9 @@ async fn update_description(
     unchanged: bool,
 ) -> Result<()> {
     sqlx::query(
-        "UPDATE document SET source_etag = $2, source_time = $3, title = $4, mime_type = $5,
+        "UPDATE document SET source_etag = $2, source_time = $3,
+                title = CASE WHEN $9 THEN title ELSE $4 END,
+                mime_type = CASE WHEN $9 THEN mime_type ELSE $5 END,
                 byte_size = $6, acl = $8, error = NULL, updated_at = now(),
                 metadata = CASE WHEN $9 AND metadata ? 'parse_warnings' AND jsonb_typeof($7) = 'object'
                     THEN $7 || jsonb_build_object('parse_warnings', metadata -> 'parse_warnings')

@@ -235,6 +235,36 @@ async fn reingesting_an_unchanged_document_makes_no_embedding_calls() {
 }
 
 #[tokio::test]
+async fn reingesting_an_unchanged_document_keeps_its_parsed_title_and_type() {
+    let s = setup().await;
+    let html = "<html><head><title>Travel policy 2026</title></head><body><h1>Trains</h1>\
+                <p>Book second class for trips under four hours.</p></body></html>";
+    let first = ingest(&s, object("travel.html", html, 1)).await.unwrap();
+    let read = || async {
+        sqlx::query_as::<_, (Option<String>, Option<String>)>(
+            "SELECT title, mime_type FROM document WHERE id = $1",
+        )
+        .bind(first.document_id)
+        .fetch_one(&s.db.pool)
+        .await
+        .unwrap()
+    };
+    let parsed = read().await;
+    assert_eq!(
+        parsed.0.as_deref(),
+        Some("Travel policy 2026"),
+        "{parsed:?}"
+    );
+    assert!(parsed.1.is_some(), "{parsed:?}");
+
+    let again = ingest(&s, object("travel.html", html, 2)).await.unwrap();
+
+    assert_eq!(again.outcome, Outcome::Unchanged);
+    // Not parsed again, so not described again: the file name must not replace the title.
+    assert_eq!(read().await, parsed);
+}
+
+#[tokio::test]
 async fn editing_one_paragraph_re_embeds_only_the_chunk_that_changed() {
     let s = setup().await;
     let first = ingest(&s, object("handbook.md", handbook(None), 1))
