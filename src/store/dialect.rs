@@ -7,7 +7,7 @@
 //! | vector tables      | `chunk_vector_N (… embedding vector(N))`             | `chunk_vector_N (… embedding real[])` + `SET STORAGE PLAIN`      |
 //! | ANN index          | `hnsw (embedding vector_cosine_ops)`                 | `ann (embedding) WITH (dim = N, distancemeasure = cosine, …)`     |
 //! | query vector       | `$1::real[]::vector(N)`                              | `$1::real[]`                                                      |
-//! | search session     | `hnsw.ef_search`, `hnsw.iterative_scan`              | `fastann.hnsw_ef_search`                                          |
+//! | session            | `hnsw.ef_search`, `hnsw.iterative_scan`              | `optimizer = off`, `fastann.hnsw_ef_search`                       |
 //! | distribution       | none                                                 | `DISTRIBUTED BY (…)` / `REPLICATED` per table ([`distribution`])  |
 //! | migrations         | `migrations/*.sql` as written                        | the same files through [`Dialect::render_migration`]             |
 //! | dimension limit    | 2,000 (HNSW on `vector`)                             | 8,192 (FastANN `dim`)                                              |
@@ -372,7 +372,8 @@ fn render_line(line: &str) -> String {
             line.replace_range(start..start + "vector".len(), "real[]");
         }
     }
-    // Foreign keys: AnalyticDB parses them but does not enforce them; say so instead.
+    // Foreign keys: AnalyticDB accepts them and enforces nothing, so they are left out (the store
+    // deletes dependent rows itself).
     if let Some(at) = line.find(" REFERENCES ") {
         let after = &line[at + " REFERENCES ".len()..];
         // `table (column)` then an optional `ON DELETE CASCADE`.
