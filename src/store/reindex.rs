@@ -129,7 +129,6 @@ pub async fn switch(
         return Ok(false);
     }
     let dialect = dialect::Dialect::of(&mut tx).await?;
-    dialect.dimensions(i64::from(dimensions.get()))?;
     dialect::ensure_vector_table(&mut tx, dialect, dimensions).await?;
     let dims = i32::from(dimensions.get());
     let old: i32 = sqlx::query_scalar("SELECT dimensions FROM collection WHERE id = $1")

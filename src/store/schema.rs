@@ -112,27 +112,26 @@ fn leading_numbers(version: &str) -> Vec<u32> {
 
 /// Reads what the server is: its version, AnalyticDB's version if it is one, its extensions.
 pub async fn probe(pool: &PgPool) -> Result<Server> {
-    let server_version: String = sqlx::query_scalar("SHOW server_version")
-        .fetch_one(pool)
-        .await?;
-    // Only AnalyticDB has this setting; current_setting(…, true) is NULL elsewhere.
-    let adbpg_version: Option<String> =
-        sqlx::query_scalar("SELECT current_setting('adbpg_version', true)")
-            .fetch_one(pool)
-            .await?;
-    let extensions: Vec<(String, String)> =
-        sqlx::query_as("SELECT extname::text, extversion FROM pg_extension ORDER BY 1")
-            .fetch_all(pool)
-            .await?;
-    let pgvector_available: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'vector')",
+    // One round trip: `/readyz` runs this on every call. Only AnalyticDB has `adbpg_version`;
+    // current_setting(…, true) is NULL elsewhere.
+    let (server_version, adbpg_version, names, versions, pgvector_available): (
+        String,
+        Option<String>,
+        Vec<String>,
+        Vec<String>,
+        bool,
+    ) = sqlx::query_as(
+        "SELECT current_setting('server_version'), current_setting('adbpg_version', true),
+                coalesce((SELECT array_agg(extname::text ORDER BY extname) FROM pg_extension), '{}'),
+                coalesce((SELECT array_agg(extversion ORDER BY extname) FROM pg_extension), '{}'),
+                EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'vector')",
     )
     .fetch_one(pool)
     .await?;
     Ok(Server {
         server_version,
         adbpg_version: adbpg_version.filter(|v| !v.is_empty()),
-        extensions,
+        extensions: names.into_iter().zip(versions).collect(),
         pgvector_available,
     })
 }
