@@ -94,6 +94,7 @@ async fn end_to_end(fake: &FakeOpenAi, concurrency: usize, documents: usize) -> 
         Limits {
             max_object_bytes: 10 << 20,
             max_pages: 1000,
+            max_image_pixels: adbrag::ingest::parse::ParseLimits::DEFAULT_MAX_IMAGE_PIXELS,
             max_chunks: 10_000,
             parse_timeout: std::time::Duration::from_secs(60),
         },

@@ -34,7 +34,15 @@ fn median(mut values: Vec<f64>) -> f64 {
 }
 
 fn parse_pdf(bytes: &[u8]) -> Parsed {
-    parse::parse(bytes, Some("bench.pdf"), &ParseLimits { max_pages: 1000 }).unwrap()
+    parse::parse(
+        bytes,
+        Some("bench.pdf"),
+        &ParseLimits {
+            max_pages: 1000,
+            ..ParseLimits::default()
+        },
+    )
+    .unwrap()
 }
 
 /// Median seconds of `RUNS` runs of `f`.

@@ -103,6 +103,7 @@ async fn rig(fake: &FakeOpenAi) -> Rig {
         Limits {
             max_object_bytes: 10 << 20,
             max_pages: 100,
+            max_image_pixels: adbrag::ingest::parse::ParseLimits::DEFAULT_MAX_IMAGE_PIXELS,
             max_chunks: 1000,
             parse_timeout: Duration::from_secs(60),
         },

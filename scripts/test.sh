@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every check CI runs, from nothing: the private PostgreSQL + pgvector (built and started by
 # scripts/pg.sh), the local embedding model (scripts/models.sh), the S3 emulator (scripts/s3.sh),
-# the OpenAPI validator (scripts/openapi.sh), formatting, lints, then all tests. `.ci/run` runs
-# exactly this.
+# the OpenAPI validator (scripts/openapi.sh), the Compose validator (scripts/compose-check.sh),
+# Tesseract, pdftoppm and the OCR fixtures (scripts/ocr.sh), formatting, lints, then all tests.
+# `.ci/run` runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,6 +36,12 @@ export "${openapi_validator?}"
 # container tests run on docker-compose.yml.
 compose_validator=$(scripts/compose-check.sh | tail -n 1)
 export "${compose_validator?}"
+
+# Tesseract and poppler's pdftoppm (Debian's packages unpacked into target/ocr, nothing installed
+# into the system), and the OCR fixtures rendered from tests/fixtures/ocr/: ADBRAG_TESSERACT,
+# ADBRAG_PDFTOPPM and ADBRAG_TEST_OCR_FIXTURES for the OCR tests.
+ocr_env=$(scripts/ocr.sh fixtures)
+while IFS= read -r line; do export "${line?}"; done <<<"$ocr_env"
 
 # Databases left behind by an interrupted earlier run (each test drops its own when it ends).
 psql "$DATABASE_URL" -qAt -c "SELECT datname FROM pg_database WHERE datname LIKE 'adbrag\_test\_%'" |

@@ -55,6 +55,8 @@ pub struct Passage {
     pub score: f64,
     /// Tokens of `text` by the counter used to fit the budget.
     pub tokens: usize,
+    /// Some of its text was read by OCR from a scanned page.
+    pub ocr: bool,
 }
 
 /// The passages chosen, and why the other hits were not.
@@ -193,6 +195,7 @@ fn passage(run: &Run<'_>, counter: &dyn TokenCounter) -> Passage {
         text,
         score: run.score,
         tokens,
+        ocr: run.hits.iter().any(|h| h.ocr),
     }
 }
 
@@ -357,6 +360,7 @@ mod tests {
             keyword_rank: Some(1),
             similarity: None,
             keyword_score: Some(score),
+            ocr: false,
             score,
         }
     }

@@ -279,6 +279,7 @@ mod tests {
             text: text.to_owned(),
             score: 1.0 / number as f64,
             tokens: 0,
+            ocr: false,
         }
     }
 

@@ -110,6 +110,8 @@ pub struct Citation {
     pub chunk_ids: Vec<Uuid>,
     /// The beginning of the passage.
     pub snippet: String,
+    /// The passage's text was read, at least in part, by OCR from a scanned page.
+    pub ocr: bool,
 }
 
 impl Citation {
@@ -133,6 +135,7 @@ impl Citation {
             chunk_id: passage.chunk_ids.first().copied().unwrap_or_default(),
             chunk_ids: passage.chunk_ids.clone(),
             snippet,
+            ocr: passage.ocr,
         }
     }
 }

@@ -203,6 +203,7 @@ mod tests {
             text: text.into(),
             score: 1.0,
             tokens: 3,
+            ocr: false,
         }
     }
 

@@ -254,7 +254,7 @@ fn pipeline_registry(observer: &Observer) -> Registry {
     let mut registry = Registry::with_prefix("adbrag");
     registry.register(
         "ingest_stage_seconds",
-        "wall time of each ingest stage that succeeded: parse (bytes to text), chunk (chunks, keywords and embedding inputs), embed (cache lookup and model call) and write (the transaction)",
+        "wall time of each ingest stage that succeeded: parse (bytes to text), ocr (text for scanned pages), chunk (chunks, keywords and embedding inputs), embed (cache lookup and model call) and write (the transaction)",
         observer.stages().clone(),
     );
     registry.register(

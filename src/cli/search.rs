@@ -40,11 +40,12 @@ pub async fn run(args: SearchArgs) -> anyhow::Result<()> {
             _ => String::new(),
         };
         println!(
-            "{}. {:.4}  {}{}  (vector #{}, keyword #{})",
+            "{}. {:.4}  {}{}{}  (vector #{}, keyword #{})",
             rank + 1,
             hit.score,
             hit.title.as_deref().unwrap_or(&hit.source_uri),
             pages,
+            if hit.ocr { " [OCR]" } else { "" },
             hit.vector_rank.map_or("-".into(), |r| r.to_string()),
             hit.keyword_rank.map_or("-".into(), |r| r.to_string()),
         );

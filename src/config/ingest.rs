@@ -4,7 +4,7 @@ use std::{path::PathBuf, time::Duration};
 
 use clap::Args;
 
-use super::{ConfigError, EmbeddingSettings};
+use super::{ConfigError, EmbeddingSettings, OcrSettings};
 use crate::{
     ingest::{IngestConfig, chunk::ChunkOptions, parse::ParseLimits, pipeline::Limits},
     llm,
@@ -57,6 +57,9 @@ pub struct IngestSettings {
     /// model's tokenizer with the local embedder, otherwise a documented over-estimate.
     #[arg(long = "tokenizer", env = "ADBRAG_TOKENIZER")]
     pub tokenizer: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub ocr: OcrSettings,
 }
 
 impl IngestSettings {
@@ -85,6 +88,7 @@ impl IngestSettings {
             limits: self.limits(),
             chunking,
             tokenizer,
+            ocr: self.ocr.config()?,
         })
     }
 
@@ -93,6 +97,7 @@ impl IngestSettings {
         Limits {
             max_object_bytes: self.max_object_bytes,
             max_pages: self.max_pages,
+            max_image_pixels: self.ocr.max_pixels,
             max_chunks: self.max_chunks,
             parse_timeout: Duration::from_secs(self.parse_timeout_secs.max(1)),
         }

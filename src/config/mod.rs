@@ -6,7 +6,7 @@
 //! layer below takes (`DatabaseSettings::options` → `store::ConnectOptions`,
 //! `EmbeddingSettings::config` → `llm::EmbeddingConfig`, `SearchSettings::options` →
 //! `search::retrieve::SearchOptions`, `ChatSettings::answer` → `answer::AnswerConfig`,
-//! `IngestSettings::config` → `ingest::IngestConfig`), refusing values that make no sense with a
+//! `IngestSettings::config` → `ingest::IngestConfig`, `OcrSettings::config` → `ingest::ocr::OcrConfig`), refusing values that make no sense with a
 //! [`ConfigError`] that names the variable. Nothing below this module reads a flag, an environment
 //! variable or a clap type.
 //!
@@ -14,7 +14,7 @@
 //! reranker's), the flag's default refers to it.
 //!
 //! - [`commands`]: the command tree (`Cli`, `Command`) and each command's arguments;
-//! - [`database`], [`models`] (embedder and answers), [`ingest`], [`search`], [`http`] (and
+//! - [`database`], [`models`] (embedder and answers), [`ingest`] (with [`ocr`]), [`search`], [`http`] (and
 //!   logging), [`queue`] (objects, queue, Function Compute, worker), [`admin`] (purge, audit,
 //!   stats, reindex): the settings groups the commands flatten.
 //!
@@ -31,6 +31,7 @@ pub mod database;
 pub mod http;
 pub mod ingest;
 pub mod models;
+pub mod ocr;
 pub mod queue;
 pub mod search;
 
@@ -45,6 +46,7 @@ pub use database::DatabaseSettings;
 pub use http::{HttpSettings, LogFormat, LogSettings};
 pub use ingest::IngestSettings;
 pub use models::{ChatSettings, EmbeddingSettings};
+pub use ocr::{OcrModeArg, OcrSettings};
 pub use queue::{
     FcArgs, JobsArgs, JobsCommand, ObjectStoreArgs, QueueArgs, RouteSettings, WorkerArgs,
 };

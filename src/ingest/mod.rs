@@ -1,12 +1,14 @@
 //! Ingestion: source objects become searchable document versions.
 //!
-//! `source` reads objects, `parse` turns bytes into structured text, `chunk` splits it by tokens
-//! (`tokens` counts them), `pipeline` embeds and writes, one transaction per document.
+//! `source` reads objects, `parse` turns bytes into structured text, `ocr` reads the pages that
+//! are scans, `chunk` splits it by tokens (`tokens` counts them), `pipeline` embeds and writes,
+//! one transaction per document.
 
 pub mod chunk;
 pub mod event;
 pub mod lease;
 pub mod object;
+pub mod ocr;
 pub mod parse;
 pub mod pipeline;
 pub mod queue;
@@ -30,14 +32,26 @@ pub struct IngestConfig {
     /// A tokenizer.json that counts tokens as the embedding model does; `None`: the documented
     /// over-estimate.
     pub tokenizer: Option<PathBuf>,
+    /// Which engine reads scanned pages and images.
+    pub ocr: ocr::OcrConfig,
 }
 
-/// The pipeline `config` describes, for `embedder` (its chunking already validated).
+/// Why the pipeline could not be built as configured.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Tokenizer(#[from] tokens::TokenizerError),
+    #[error(transparent)]
+    Ocr(#[from] ocr::OcrSetupError),
+}
+
+/// The pipeline `config` describes, for `embedder` (its chunking already validated), with the
+/// OCR engine it selects.
 pub fn pipeline(
     pool: PgPool,
     embedder: Arc<dyn llm::Embedder>,
     config: &IngestConfig,
-) -> Result<pipeline::Pipeline, tokens::TokenizerError> {
+) -> Result<pipeline::Pipeline, SetupError> {
     let counter = token_counter(config)?;
     Ok(pipeline::Pipeline::new(
         pool,
@@ -45,7 +59,8 @@ pub fn pipeline(
         counter,
         config.limits.clone(),
         config.chunking.clone(),
-    ))
+    )
+    .with_ocr(ocr::engine(&config.ocr)?))
 }
 
 /// The token counter for chunking: the configured tokenizer.json, else the documented

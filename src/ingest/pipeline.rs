@@ -1,8 +1,9 @@
 //! The ingest pipeline: one source object in, one document version out — or a failure recorded
 //! with a reason a person can act on, and the previous version left searchable.
 //!
-//! fetch (the caller) → parse and chunk (a blocking thread, bounded in time, panics contained) →
-//! embed only what the cache lacks → one transaction: the version, its chunks, the new cache
+//! fetch (the caller) → parse (a blocking thread, bounded in time, panics contained) → OCR of
+//! the pages that are scans ([`super::ocr`], bounded per page) → chunk (a blocking thread again)
+//! → embed only what the cache lacks → one transaction: the version, its chunks, the new cache
 //! entries and the job's success. Every attempt is an `ingest_job` row.
 //!
 //! The pipeline times its stages (parse, chunk, embed, write) and the waits for its pool's
@@ -28,7 +29,8 @@ use uuid::Uuid;
 use super::{
     chunk::{self, Chunk, ChunkOptions},
     lease,
-    parse::{self, ParseError, ParseLimits},
+    ocr::{OcrChoice, ReadError},
+    parse::{self, Block, Format, ParseError, ParseLimits},
     source::SourceObject,
     tokens::TokenCounter,
 };
@@ -50,6 +52,8 @@ use crate::{
 pub struct Limits {
     pub max_object_bytes: u64,
     pub max_pages: u32,
+    /// Pixels of one scanned page's image (`ADBRAG_OCR_MAX_PIXELS`).
+    pub max_image_pixels: u64,
     pub max_chunks: usize,
     pub parse_timeout: Duration,
 }
@@ -62,6 +66,8 @@ pub enum IngestError {
     TooLarge { size: u64, max: u64 },
     #[error(transparent)]
     Parse(#[from] ParseError),
+    #[error(transparent)]
+    Ocr(#[from] ReadError),
     #[error(
         "parsing took longer than {0:?} and was abandoned: if the file is just large, raise ADBRAG_PARSE_TIMEOUT"
     )]
@@ -105,13 +111,15 @@ impl IngestError {
             | IngestError::ParseTimeout(_)
             | IngestError::ParserCrashed(_)
             | IngestError::NoChunks
-            | IngestError::TooManyChunks { .. } => true,
+            | IngestError::TooManyChunks { .. }
+            | IngestError::Ocr(ReadError::TooManyPages { .. } | ReadError::NoText(_)) => true,
             // 400/413/422: this input was refused; 401, 403, 404, 429 are the account's or the
             // configuration's problem.
             IngestError::Embed(EmbedError::Rejected { status, .. }) => {
                 matches!(status, 400 | 413 | 422)
             }
             IngestError::Embed(_)
+            | IngestError::Ocr(ReadError::Unavailable(_))
             | IngestError::EmbedderMismatch { .. }
             | IngestError::Fetch(_)
             | IngestError::Store(_) => false,
@@ -165,6 +173,8 @@ impl Outcome {
 pub enum Stage {
     /// Bytes to structured text (on the parser's thread).
     Parse,
+    /// Text for the scanned pages (only documents that have some).
+    Ocr,
     /// Text to chunks, with their keywords and embedding inputs.
     Chunk,
     /// Vectors for the chunks: the cache lookup and the model call for what it lacks.
@@ -174,11 +184,18 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub const ALL: [Stage; 4] = [Stage::Parse, Stage::Chunk, Stage::Embed, Stage::Write];
+    pub const ALL: [Stage; 5] = [
+        Stage::Parse,
+        Stage::Ocr,
+        Stage::Chunk,
+        Stage::Embed,
+        Stage::Write,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Stage::Parse => "parse",
+            Stage::Ocr => "ocr",
             Stage::Chunk => "chunk",
             Stage::Embed => "embed",
             Stage::Write => "write",
@@ -271,6 +288,7 @@ pub struct Pipeline {
     worker: String,
     lease: Duration,
     observer: Observer,
+    ocr: OcrChoice,
 }
 
 /// A chunk ready to embed and store.
@@ -285,8 +303,10 @@ struct Parsed {
     title: Option<String>,
     mime_type: &'static str,
     chunks: Vec<Prepared>,
-    /// The parser's warnings (see [`parse::Parsed::warnings`]).
+    /// The parser's and OCR's warnings (see [`parse::Parsed::warnings`]).
     warnings: Vec<String>,
+    /// What OCR did, for the metadata's `ocr` (null when no page was a scan).
+    ocr: serde_json::Value,
 }
 
 impl Pipeline {
@@ -311,7 +331,14 @@ impl Pipeline {
             worker,
             lease: DEFAULT_LEASE,
             observer: Observer::default(),
+            ocr: OcrChoice::default(),
         }
+    }
+
+    /// Reads scanned pages with this engine (without one, scans are refused, saying why).
+    pub fn with_ocr(mut self, ocr: OcrChoice) -> Self {
+        self.ocr = ocr;
+        self
     }
 
     /// Its stage timings and pool waits.
@@ -509,6 +536,7 @@ impl Pipeline {
             tracing::warn!(source = %document.source_uri, "{warning}");
         }
         record_parse_warnings(&mut document.metadata, &parsed.warnings);
+        record_ocr(&mut document.metadata, parsed.ocr);
 
         let started = Instant::now();
         let (vectors, cache_hits, new_entries) =
@@ -596,33 +624,129 @@ impl Pipeline {
         })
     }
 
-    /// Parses, chunks and segments on a blocking thread: bounded in time, a panic becomes an error.
+    /// Parses on a blocking thread (bounded in time, a panic becomes an error), reads the scanned
+    /// pages with OCR, then chunks and segments on a blocking thread again.
     async fn parse(
         &self,
         collection: &Collection,
         bytes: Vec<u8>,
         file_name: Option<String>,
     ) -> Result<Parsed, IngestError> {
-        let limits = self.limits.clone();
+        let limits = ParseLimits {
+            max_pages: self.limits.max_pages,
+            max_image_pixels: self.limits.max_image_pixels,
+        };
+        let observer = self.observer.clone();
+        let (bytes, parsed) = self
+            .blocking(move || {
+                let started = Instant::now();
+                let parsed = parse::parse(&bytes, file_name.as_deref(), &limits);
+                observer.observe(Stage::Parse, started.elapsed());
+                Ok((bytes, parsed?))
+            })
+            .await?;
+        let parse::Parsed {
+            title,
+            format,
+            mut blocks,
+            mut warnings,
+            scans,
+            ..
+        } = parsed;
+        let mut ocr = serde_json::Value::Null;
+        if !scans.is_empty() {
+            let engine = match &self.ocr {
+                OcrChoice::On(engine) => engine,
+                OcrChoice::Off(why) if blocks.is_empty() => {
+                    return Err(ParseError::NeedsOcr {
+                        format,
+                        why: why.clone(),
+                        hint: "set ADBRAG_OCR=auto with Tesseract installed (scripts/ocr.sh), or run OCR on it and upload the result",
+                    }
+                    .into());
+                }
+                OcrChoice::Off(why) => {
+                    warnings.push(format!(
+                        "{} of this PDF are scans without text, and OCR is off ({why}): their text is missing; set ADBRAG_OCR=auto to read them",
+                        pages_named(&scans.iter().map(|scan| scan.page).collect::<Vec<_>>())
+                    ));
+                    return self
+                        .chunk(collection, title, format, blocks, warnings, ocr)
+                        .await;
+                }
+            };
+            let started = Instant::now();
+            let source = (format == Format::Pdf).then_some(bytes.as_slice());
+            let read = match engine.read_scans(source, scans).await {
+                // A PDF with text of its own keeps it when its scans give nothing.
+                Err(ReadError::NoText(reason)) if !blocks.is_empty() => {
+                    warnings.push(format!("OCR found no text in the scanned pages: {reason}"));
+                    None
+                }
+                other => Some(other?),
+            };
+            self.observer.observe(Stage::Ocr, started.elapsed());
+            if let Some(read) = read {
+                blocks.extend(read.blocks);
+                // Text pages and scanned pages in page order (the sort is stable within a page).
+                blocks.sort_by_key(|block| block.page);
+                warnings.extend(read.warnings);
+                ocr = read.record;
+            }
+        }
+        drop(bytes);
+        self.chunk(collection, title, format, blocks, warnings, ocr)
+            .await
+    }
+
+    /// Chunks `blocks` and derives each chunk's keywords and embedding input, on a blocking
+    /// thread.
+    async fn chunk(
+        &self,
+        collection: &Collection,
+        title: Option<String>,
+        format: Format,
+        blocks: Vec<Block>,
+        warnings: Vec<String>,
+        ocr: serde_json::Value,
+    ) -> Result<Parsed, IngestError> {
+        let max_chunks = self.limits.max_chunks;
         let options = self.chunking(collection);
         let counter = self.counter.clone();
         let observer = self.observer.clone();
-        let task = tokio::task::spawn_blocking(move || {
-            prepare(
-                &bytes,
-                file_name.as_deref(),
-                &limits,
+        self.blocking(move || {
+            let started = Instant::now();
+            let chunks = prepare(
+                &blocks,
+                title.as_deref(),
+                max_chunks,
                 &options,
                 counter.as_ref(),
-                &observer,
-            )
-        });
+            )?;
+            observer.observe(Stage::Chunk, started.elapsed());
+            Ok(Parsed {
+                title,
+                mime_type: format.mime_type(),
+                chunks,
+                warnings,
+                ocr,
+            })
+        })
+        .await
+    }
+
+    /// Runs `work` on a blocking thread within the parse timeout; a panic becomes an error.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, IngestError> + Send + 'static,
+    ) -> Result<T, IngestError> {
+        let task = tokio::task::spawn_blocking(work);
         // A timed-out parse cannot be killed (it is a thread): it finishes in the background and
         // its result is dropped. The timeout frees the job, and the limits bound the work.
         match tokio::time::timeout(self.limits.parse_timeout, task).await {
             Err(_) => Err(IngestError::ParseTimeout(self.limits.parse_timeout)),
             Ok(Err(join)) => Err(IngestError::ParserCrashed(panic_message(join))),
-            Ok(Ok(prepared)) => prepared,
+            Ok(Ok(result)) => result,
         }
     }
 
@@ -707,42 +831,28 @@ impl From<WriteOutcome> for Outcome {
     }
 }
 
-/// The CPU part: bytes → blocks → chunks → keywords and embedding inputs. Each stage is observed
-/// when it succeeds, here on the parser's thread: a parse that outlives its timeout is still
-/// measured when it ends.
+/// The CPU part after parsing: blocks → chunks → keywords and embedding inputs.
 fn prepare(
-    bytes: &[u8],
-    file_name: Option<&str>,
-    limits: &Limits,
+    blocks: &[Block],
+    title: Option<&str>,
+    max_chunks: usize,
     options: &ChunkOptions,
     counter: &dyn TokenCounter,
-    observer: &Observer,
-) -> Result<Parsed, IngestError> {
-    let started = Instant::now();
-    let parsed = parse::parse(
-        bytes,
-        file_name,
-        &ParseLimits {
-            max_pages: limits.max_pages,
-        },
-    )?;
-    observer.observe(Stage::Parse, started.elapsed());
-    let started = Instant::now();
-    let chunks = chunk::chunk(&parsed.blocks, options, counter);
+) -> Result<Vec<Prepared>, IngestError> {
+    let chunks = chunk::chunk(blocks, options, counter);
     if chunks.is_empty() {
         return Err(IngestError::NoChunks);
     }
-    if chunks.len() > limits.max_chunks {
+    if chunks.len() > max_chunks {
         return Err(IngestError::TooManyChunks {
             chunks: chunks.len(),
-            max: limits.max_chunks,
+            max: max_chunks,
         });
     }
-    let title = parsed.title.clone();
-    let chunks = chunks
+    Ok(chunks
         .into_iter()
         .map(|chunk| {
-            let embed_input = model_input(title.as_deref(), &chunk.heading_path, &chunk.text);
+            let embed_input = model_input(title, &chunk.heading_path, &chunk.text);
             // Keyword search reads what the embedder reads: the title and headings name a
             // passage's topic for both legs.
             let keywords = segment::keywords(&embed_input);
@@ -752,14 +862,37 @@ fn prepare(
                 embed_input,
             }
         })
-        .collect();
-    observer.observe(Stage::Chunk, started.elapsed());
-    Ok(Parsed {
-        title,
-        mime_type: parsed.format.mime_type(),
-        chunks,
-        warnings: parsed.warnings,
-    })
+        .collect())
+}
+
+/// "Page 3" or "Pages 2, 5 and 9".
+fn pages_named(pages: &[u32]) -> String {
+    match pages {
+        [page] => format!("Page {page}"),
+        [rest @ .., last] => format!(
+            "Pages {} and {last}",
+            rest.iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        [] => "No pages".to_owned(),
+    }
+}
+
+/// Puts what OCR did in the document's metadata as `ocr` (`engine`, `pages`, `mean_confidence`,
+/// `low_confidence_pages`), where search results and citations can tell that a page's text was
+/// read from a scan. Nothing when no page was one.
+fn record_ocr(metadata: &mut serde_json::Value, ocr: serde_json::Value) {
+    if ocr.is_null() {
+        return;
+    }
+    if metadata.is_null() {
+        *metadata = serde_json::json!({});
+    }
+    if let Some(object) = metadata.as_object_mut() {
+        object.insert("ocr".to_owned(), ocr);
+    }
 }
 
 /// Puts the parser's warnings in the document's metadata as `parse_warnings` (a list of

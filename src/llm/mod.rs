@@ -205,7 +205,7 @@ pub fn embedder(config: &EmbeddingConfig) -> Result<Arc<dyn Embedder>, SetupErro
 }
 
 /// Refuses a base URL that is not http(s).
-fn check_endpoint(base_url: &str) -> Result<(), SetupError> {
+pub(crate) fn check_endpoint(base_url: &str) -> Result<(), SetupError> {
     match url::Url::parse(base_url) {
         Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(()),
         Ok(url) => Err(SetupError::InvalidEndpoint(format!(

@@ -113,6 +113,9 @@ pub struct Hit {
     /// The chunk's BM25 score for the query, if the keyword leg found it.
     pub keyword_score: Option<f64>,
     pub score: f64,
+    /// Its text was read by OCR from a scanned page (one of its pages is in the document's
+    /// `metadata.ocr.pages`): quote it with care, and check it against the page.
+    pub ocr: bool,
 }
 
 /// The conditions every leg shares: this collection, ready documents, the filter and the ACL.
@@ -215,7 +218,9 @@ pub fn hybrid_statement(query: &Query<'_>) -> QueryBuilder<Postgres> {
                   vector_range vr, keyword_range kr)
          SELECT c.id AS chunk_id, c.document_id, d.source_uri, d.title, d.version, c.ordinal,
                 c.page_from, c.page_to, c.heading_path, c.text, f.vector_rank, f.keyword_rank,
-                f.similarity, f.keyword_score, f.score
+                f.similarity, f.keyword_score, f.score,
+                EXISTS (SELECT 1 FROM jsonb_array_elements_text(d.metadata #> '{ocr,pages}') p
+                        WHERE p.value::int BETWEEN c.page_from AND c.page_to) AS ocr
          FROM fused f JOIN chunk c ON c.id = f.id JOIN document d ON d.id = c.document_id
          ORDER BY f.score DESC, f.vector_rank NULLS LAST, f.keyword_rank NULLS LAST
          LIMIT ",

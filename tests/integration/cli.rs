@@ -146,15 +146,20 @@ async fn serve_answers_then_stops_cleanly_on_sigterm() {
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
 
-    // The first log line names the address it bound.
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let log: serde_json::Value =
-        serde_json::from_str(&line).unwrap_or_else(|_| panic!("a JSON log line: {line}"));
-    let address = log["fields"]["address"]
-        .as_str()
-        .expect("the serving line names the address")
-        .to_owned();
+    // A log line names the address it bound (start-up lines, such as the OCR engine's, come
+    // first).
+    let address = loop {
+        let mut line = String::new();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "serve exited before naming its address"
+        );
+        let log: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|_| panic!("a JSON log line: {line}"));
+        if let Some(address) = log["fields"]["address"].as_str() {
+            break address.to_owned();
+        }
+    };
 
     let ready = reqwest::get(format!("http://{address}/readyz"))
         .await

@@ -53,6 +53,10 @@ pub fn ingest_settings() -> IngestSettings {
         chunk_tokens: 160,
         chunk_overlap: 0,
         tokenizer: None,
+        ocr: adbrag::config::OcrSettings {
+            mode: adbrag::config::OcrModeArg::Off,
+            ..adbrag::config::OcrSettings::default()
+        },
     }
 }
 
@@ -465,8 +469,12 @@ async fn bad_files_fail_with_reasons_and_good_ones_in_the_same_run_are_unaffecte
             "more than the limit",
         ),
         (
-            object("photo.png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec(), 1),
+            object("photo.gif", b"GIF89a\x01\0\x01\0\0\0\0".to_vec(), 1),
             "unsupported",
+        ),
+        (
+            object("photo.png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec(), 1),
+            "the png image could not be read",
         ),
     ];
     let good = object("gbk.txt", gbk.into_owned(), 1);

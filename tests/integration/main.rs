@@ -16,6 +16,7 @@ mod keywords;
 mod layering;
 mod metrics;
 mod object_store;
+mod ocr;
 mod pg_script;
 mod purge;
 mod queue;

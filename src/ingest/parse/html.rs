@@ -23,6 +23,7 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Parsed, ParseError> {
         blocks: walker.blocks,
         pages: None,
         warnings: Vec::new(),
+        scans: Vec::new(),
     })
 }
 

@@ -40,6 +40,7 @@ fn parse_str(source: &str) -> Parsed {
         blocks: builder.blocks,
         pages: None,
         warnings: Vec::new(),
+        scans: Vec::new(),
     }
 }
 

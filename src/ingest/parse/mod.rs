@@ -7,6 +7,7 @@
 //! was wrong and what to do about it.
 
 mod html;
+pub mod image;
 mod markdown;
 mod pdf;
 #[cfg(test)]
@@ -17,10 +18,11 @@ use std::fmt;
 
 use crate::text::script::joins_without_space;
 
+pub use image::ImageKind;
 pub use text::decode_text;
 
 /// A parsed document: its title if it names one, and its text as blocks in reading order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Parsed {
     pub title: Option<String>,
     pub format: Format,
@@ -30,6 +32,57 @@ pub struct Parsed {
     /// What the user should know about a document that was parsed despite a problem (a PDF cut
     /// short, of which only the whole pages were read), each a sentence saying what to do.
     pub warnings: Vec<String>,
+    /// Pages that show images and no text, in page order: OCR reads them (`ingest::ocr`). An
+    /// image upload is one scan.
+    pub scans: Vec<Scan>,
+}
+
+/// A page to read with OCR: it shows an image and no text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scan {
+    /// 1-based page number.
+    pub page: u32,
+    /// The page's size in points (1/72 inch): a PDF's `MediaBox`, an image's pixels at 300 dpi.
+    pub size: (f32, f32),
+    pub image: ScanImage,
+}
+
+/// Where a scanned page's pixels come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScanImage {
+    /// An image file that OCR reads as it is: the page's one image, taken from the PDF as it
+    /// is (JPEG) or re-encoded (`FlateDecode`, uncompressed), or an uploaded image.
+    Encoded(EncodedImage),
+    /// The page must be rasterised from the PDF: its images are in a form no OCR engine reads
+    /// as it is (CCITT, JBIG2, JPEG 2000, several images, inline images).
+    Render,
+    /// The page cannot be read: why, as a sentence that says what to do.
+    Refused(String),
+}
+
+/// An image file, its size checked against [`ParseLimits::max_image_pixels`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct EncodedImage {
+    pub kind: ImageKind,
+    pub bytes: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+    /// Pages in it: a TIFF's frames, else 1.
+    pub frames: u32,
+}
+
+impl fmt::Debug for EncodedImage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}×{}, {} frame(s), {} bytes",
+            self.kind.name(),
+            self.width,
+            self.height,
+            self.frames,
+            self.bytes.len()
+        )
+    }
 }
 
 /// The document formats we can parse.
@@ -39,6 +92,8 @@ pub enum Format {
     Text,
     Markdown,
     Html,
+    /// An image, read by OCR.
+    Image(ImageKind),
 }
 
 impl Format {
@@ -49,6 +104,7 @@ impl Format {
             Self::Text => "text/plain",
             Self::Markdown => "text/markdown",
             Self::Html => "text/html",
+            Self::Image(kind) => kind.mime_type(),
         }
     }
 
@@ -60,6 +116,7 @@ impl Format {
             Self::Text => "plain text",
             Self::Markdown => "Markdown",
             Self::Html => "HTML",
+            Self::Image(kind) => kind.name(),
         }
     }
 }
@@ -90,16 +147,22 @@ pub enum BlockKind {
 #[derive(Debug, Clone)]
 pub struct ParseLimits {
     pub max_pages: u32,
+    /// Pixels of one image (width × height) that OCR may be given; larger ones are refused
+    /// from their headers, before anything decodes them.
+    pub max_image_pixels: u64,
 }
 
 impl ParseLimits {
     pub const DEFAULT_MAX_PAGES: u32 = 2000;
+    /// An A4 page scanned at 600 dpi is 35 megapixels.
+    pub const DEFAULT_MAX_IMAGE_PIXELS: u64 = 50_000_000;
 }
 
 impl Default for ParseLimits {
     fn default() -> Self {
         Self {
             max_pages: Self::DEFAULT_MAX_PAGES,
+            max_image_pixels: Self::DEFAULT_MAX_IMAGE_PIXELS,
         }
     }
 }
@@ -112,7 +175,7 @@ pub enum ParseError {
 
     /// `looks_like` names what the content appears to be, e.g. "a PNG image".
     #[error(
-        "unsupported file type (looks like {looks_like}): supported types are PDF, plain text, Markdown and HTML"
+        "unsupported file type (looks like {looks_like}): supported types are PDF, plain text, Markdown, HTML, and PNG, JPEG and TIFF images"
     )]
     Unsupported { looks_like: String },
 
@@ -122,8 +185,21 @@ pub enum ParseError {
     #[error("the PDF is encrypted: upload a copy without a password")]
     EncryptedPdf,
 
-    #[error("no extractable text: scanned PDF? run OCR on it and upload the result")]
-    ScannedPdf { pages: u32 },
+    /// Pages of images and no text, and no OCR to read them (`ADBRAG_OCR=off`, or no engine).
+    #[error("no extractable text: the {format} is a scan and OCR is off ({why}): {hint}")]
+    NeedsOcr {
+        format: Format,
+        why: String,
+        hint: &'static str,
+    },
+
+    #[error("the {kind} could not be read ({reason}): re-scan or re-export it and upload again")]
+    CorruptImage { kind: &'static str, reason: String },
+
+    #[error(
+        "the image is {width} × {height} pixels, more than the limit of {limit}: scan it at a lower resolution, or raise ADBRAG_OCR_MAX_PIXELS"
+    )]
+    ImageTooLarge { width: u32, height: u32, limit: u64 },
 
     #[error(
         "the PDF has {pages} pages, more than the limit of {limit}: split it, or raise ADBRAG_MAX_PAGES"
@@ -157,8 +233,9 @@ pub fn parse(
         Format::Text => text::parse(bytes, is_line_oriented(file_name))?,
         Format::Markdown => markdown::parse(bytes)?,
         Format::Html => html::parse(bytes)?,
+        Format::Image(kind) => image::parse(bytes, kind, limits)?,
     };
-    if parsed.blocks.is_empty() {
+    if parsed.blocks.is_empty() && parsed.scans.is_empty() {
         // The PDF parser reports its own, more specific, error for this.
         return Err(ParseError::NoText { format });
     }
@@ -175,7 +252,7 @@ pub fn parse(
 pub fn detect(bytes: &[u8], file_name: Option<&str>) -> Result<Format, ParseError> {
     let format = sniff(bytes, file_name)?;
     match format {
-        Format::Pdf => {}
+        Format::Pdf | Format::Image(_) => {}
         Format::Html => {
             html::decode(bytes)?;
         }
@@ -195,6 +272,9 @@ fn sniff(bytes: &[u8], file_name: Option<&str>) -> Result<Format, ParseError> {
     let ext = extension(file_name);
     if has_pdf_header(bytes, ext.as_deref() == Some("pdf")) {
         return Ok(Format::Pdf);
+    }
+    if let Some(kind) = ImageKind::sniff(bytes) {
+        return Ok(Format::Image(kind));
     }
     if let Some(looks_like) = binary_signature(bytes) {
         return Err(ParseError::Unsupported {
@@ -465,17 +545,16 @@ mod tests {
     }
 
     #[test]
-    fn png_bytes_named_txt_are_refused_as_an_image() {
+    fn png_bytes_named_txt_are_read_as_an_image_and_a_gif_is_refused() {
         let png =
             b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
-        let err = parse(png, Some("x.txt"), &limits()).unwrap_err();
-        assert!(
-            matches!(&err, ParseError::Unsupported { looks_like } if looks_like == "a PNG image"),
-            "{err}"
-        );
+        let parsed = parse(png, Some("x.txt"), &limits()).unwrap();
+        assert_eq!(parsed.format, Format::Image(ImageKind::Png));
+        assert_eq!(parsed.scans.len(), 1);
+        let err = parse(b"GIF89a\x01\0\x01\0", Some("x.txt"), &limits()).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "unsupported file type (looks like a PNG image): supported types are PDF, plain text, Markdown and HTML"
+            "unsupported file type (looks like a GIF image): supported types are PDF, plain text, Markdown, HTML, and PNG, JPEG and TIFF images"
         );
     }
 
@@ -571,9 +650,13 @@ mod tests {
     }
 
     #[test]
-    fn a_png_named_pdf_is_refused_as_an_image() {
+    fn a_png_named_pdf_is_read_as_the_image_it_is() {
         let err = parse(b"\x89PNG\r\n\x1a\n\0\0", Some("scan.pdf"), &limits()).unwrap_err();
-        assert!(err.to_string().contains("a PNG image"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("the PNG image could not be read"),
+            "{err}"
+        );
     }
 
     #[test]

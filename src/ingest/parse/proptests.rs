@@ -118,7 +118,10 @@ fn page_words(parsed: &Parsed, pages: usize) -> Vec<Vec<String>> {
 }
 
 fn limits(max_pages: u32) -> ParseLimits {
-    ParseLimits { max_pages }
+    ParseLimits {
+        max_pages,
+        ..ParseLimits::default()
+    }
 }
 
 proptest! {
@@ -390,7 +393,7 @@ proptest! {
                 prop_assert_eq!(page_words(&parsed, pages.len()), expected);
             }
             Err(ParseError::TooManyPages { pages: found, .. }) => prop_assert_eq!(found, page_count),
-            Err(ParseError::ScannedPdf { .. }) => prop_assert!(expected.iter().all(Vec::is_empty)),
+            Err(ParseError::NoText { .. }) => prop_assert!(expected.iter().all(Vec::is_empty)),
             Err(error) => prop_assert!(false, "{}", error),
         }
     }

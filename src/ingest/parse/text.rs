@@ -36,6 +36,7 @@ pub(super) fn parse(bytes: &[u8], line_oriented: bool) -> Result<Parsed, ParseEr
         blocks,
         pages: None,
         warnings: Vec::new(),
+        scans: Vec::new(),
     })
 }
 

@@ -43,7 +43,9 @@ WITH kw_stats AS (
                   vector_range vr, keyword_range kr)
          SELECT c.id AS chunk_id, c.document_id, d.source_uri, d.title, d.version, c.ordinal,
                 c.page_from, c.page_to, c.heading_path, c.text, f.vector_rank, f.keyword_rank,
-                f.similarity, f.keyword_score, f.score
+                f.similarity, f.keyword_score, f.score,
+                EXISTS (SELECT 1 FROM jsonb_array_elements_text(d.metadata #> '{ocr,pages}') p
+                        WHERE p.value::int BETWEEN c.page_from AND c.page_to) AS ocr
          FROM fused f JOIN chunk c ON c.id = f.id JOIN document d ON d.id = c.document_id
          ORDER BY f.score DESC, f.vector_rank NULLS LAST, f.keyword_rank NULLS LAST
          LIMIT $35;

@@ -5,6 +5,11 @@
 //! can be told to misbehave: answer an HTTP error (429 with `Retry-After`, 500, 400), answer slowly,
 //! send malformed JSON or vectors of the wrong size, cut a stream short, or refuse requests beyond
 //! a concurrency limit. It records every request so tests can assert what the client sent.
+//!
+//! Chat requests that carry an image (Model Studio's OCR models, `qwen-vl-ocr`) are checked as
+//! the provider documents them — a base64 data URL whose media type matches the image, at most
+//! 10 MB of base64, `min_pixels`/`max_pixels` beside `image_url`, and a text prompt — and answered
+//! with the text a test registered for that image ([`FakeOpenAi::ocr_reads`]).
 
 use std::{
     collections::VecDeque,
@@ -74,6 +79,8 @@ struct Shared {
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
     throttled: AtomicUsize,
+    /// (SHA-256 of an image, the text OCR reads in it).
+    ocr_texts: Mutex<Vec<([u8; 32], String)>>,
 }
 
 pub struct FakeOpenAi {
@@ -91,6 +98,8 @@ impl FakeOpenAi {
         let app = Router::new()
             .route("/embeddings", post(embeddings))
             .route("/chat/completions", post(chat))
+            // The provider takes 10 MB of base64 per image; axum's default is 2 MB.
+            .layer(axum::extract::DefaultBodyLimit::max(24 << 20))
             .with_state(shared.clone());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -136,6 +145,15 @@ impl FakeOpenAi {
             .lock()
             .unwrap()
             .push((needle.to_owned(), reply.to_owned()));
+    }
+
+    /// An OCR request for `image` (its exact bytes) is answered with `text`.
+    pub fn ocr_reads(&self, image: &[u8], text: &str) {
+        self.shared
+            .ocr_texts
+            .lock()
+            .unwrap()
+            .push((sha256(image), text.to_owned()));
     }
 
     /// Wait this long before each streamed chunk (a model writing slowly).
@@ -358,6 +376,10 @@ async fn chat(State(shared): State<Arc<Shared>>, Json(body): Json<Value>) -> Res
         Ok(admitted) => admitted,
         Err(response) => return response,
     };
+    let ocr = match ocr_reply(&shared, &body) {
+        Ok(ocr) => ocr,
+        Err(response) => return *response,
+    };
     let text = body.to_string();
     let scripted = shared
         .scripted_replies
@@ -366,7 +388,9 @@ async fn chat(State(shared): State<Arc<Shared>>, Json(body): Json<Value>) -> Res
         .iter()
         .find(|(needle, _)| text.contains(needle.as_str()))
         .map(|(_, reply)| reply.clone());
-    let reply = scripted.unwrap_or_else(|| shared.reply.lock().unwrap().clone());
+    let reply = ocr
+        .or(scripted)
+        .unwrap_or_else(|| shared.reply.lock().unwrap().clone());
     let model = body["model"].as_str().unwrap_or("fake").to_owned();
     let prompt_tokens = body.to_string().split_whitespace().count();
     let completion_tokens = reply.split_whitespace().count();
@@ -474,4 +498,81 @@ async fn chat(State(shared): State<Arc<Shared>>, Json(body): Json<Value>) -> Res
         .header(header::CACHE_CONTROL, "no-cache")
         .body(Body::from_stream(stream))
         .unwrap()
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
+}
+
+/// For a request with an image: the registered text (empty when none is), after checking the
+/// request as Model Studio would; `Ok(None)` for a request without one.
+fn ocr_reply(shared: &Shared, body: &Value) -> Result<Option<String>, Box<Response>> {
+    use base64::Engine as _;
+    let Some(parts) = body["messages"][0]["content"].as_array() else {
+        return Ok(None);
+    };
+    let Some(image) = parts.iter().find(|part| part["type"] == "image_url") else {
+        return Ok(None);
+    };
+    let invalid = |message: &str| {
+        let mut response = provider_error(400, "InvalidParameter", None);
+        *response.body_mut() = Body::from(
+            json!({ "error": { "code": "InvalidParameter", "message": message, "type": "invalid_request_error" } })
+                .to_string(),
+        );
+        Box::new(response)
+    };
+    if body["messages"].as_array().map(Vec::len) != Some(1) || body["messages"][0]["role"] != "user"
+    {
+        return Err(invalid("Qwen-OCR takes one user message"));
+    }
+    if !parts
+        .iter()
+        .any(|part| part["type"] == "text" && part["text"].is_string())
+    {
+        return Err(invalid("no text prompt"));
+    }
+    if !image["min_pixels"].is_u64() || !image["max_pixels"].is_u64() {
+        return Err(invalid("min_pixels and max_pixels belong beside image_url"));
+    }
+    let url = image["image_url"]["url"].as_str().unwrap_or_default();
+    let Some((media, data)) = url
+        .strip_prefix("data:")
+        .and_then(|rest| rest.split_once(";base64,"))
+    else {
+        return Err(invalid("The provided URL does not appear to be valid"));
+    };
+    if data.len() > 10_485_760 {
+        return Err(invalid(
+            "Exceeded limit on max bytes per data-uri item : 10485760",
+        ));
+    }
+    let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(data) else {
+        return Err(invalid(
+            "Failed to decode the image during the data inspection.",
+        ));
+    };
+    let matches = match media {
+        "image/png" => bytes.starts_with(b"\x89PNG"),
+        "image/jpeg" => bytes.starts_with(b"\xFF\xD8"),
+        "image/tiff" => bytes.starts_with(b"II*\0") || bytes.starts_with(b"MM\0*"),
+        _ => false,
+    };
+    if !matches {
+        return Err(invalid(
+            "The media format is not supported or incorrect for the data inspection.",
+        ));
+    }
+    let hash = sha256(&bytes);
+    Ok(Some(
+        shared
+            .ocr_texts
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(known, _)| *known == hash)
+            .map(|(_, text)| text.clone())
+            .unwrap_or_default(),
+    ))
 }

@@ -46,8 +46,9 @@ impl<'a> Extractor<'a> {
         }
     }
 
-    /// The paragraphs of one page. Fails only when the page's content cannot be read at all.
-    pub(super) fn page_paragraphs(&mut self, page_id: ObjectId) -> Result<Vec<String>, String> {
+    /// The paragraphs of one page, and the images it draws (for OCR when it has no text). Fails
+    /// only when the page's content cannot be read at all.
+    pub(super) fn page_paragraphs(&mut self, page_id: ObjectId) -> Result<PageContent<'a>, String> {
         let content = self
             .doc
             .get_page_content_with_limit(page_id, MAX_STREAM_BYTES)
@@ -56,7 +57,11 @@ impl<'a> Extractor<'a> {
         let mut page = PageState::new(content.len());
         self.run(&mut page, &content, &resources, 0);
         page.lines.finish_line();
-        Ok(paragraphs(&page.lines.done))
+        Ok(PageContent {
+            paragraphs: paragraphs(&page.lines.done),
+            images: page.images,
+            inline_images: page.inline_images,
+        })
     }
 
     fn page_resources(&self, page_id: ObjectId) -> Vec<&'a Dictionary> {
@@ -200,13 +205,15 @@ impl<'a> Extractor<'a> {
                         self.draw_form(page, resources, name, depth);
                     }
                 }
+                // An inline image: only a rasteriser sees it.
+                "BI" | "EI" => page.inline_images = true,
                 _ => {}
             }
         }
     }
 
-    /// Runs a form `XObject`'s content in place, as `Do` does (images and unknown `XObjects` are
-    /// skipped: they hold no text layer).
+    /// Runs a form `XObject`'s content in place, as `Do` does. Images are noted (a page of images
+    /// and no text is a scan); unknown `XObjects` are skipped.
     fn draw_form(
         &mut self,
         page: &mut PageState<'a>,
@@ -220,7 +227,21 @@ impl<'a> Extractor<'a> {
         let Ok(stream) = object.as_stream() else {
             return;
         };
-        if stream.dict.get(b"Subtype").and_then(Object::as_name).ok() != Some(b"Form") {
+        let subtype = stream.dict.get(b"Subtype").and_then(Object::as_name).ok();
+        if subtype == Some(b"Image") {
+            let known = page
+                .images
+                .iter()
+                .any(|drawn| std::ptr::eq(drawn.stream, stream));
+            if !known && page.images.len() < MAX_IMAGES_PER_PAGE {
+                page.images.push(DrawnImage {
+                    stream,
+                    area: (page.gs.ctm[0] * page.gs.ctm[3] - page.gs.ctm[1] * page.gs.ctm[2]).abs(),
+                });
+            }
+            return;
+        }
+        if subtype != Some(b"Form") {
             return;
         }
         // A form that draws itself (directly or not) would loop until the budget runs out.
@@ -336,7 +357,28 @@ struct PageState<'a> {
     /// Forms being drawn, innermost last.
     forms: Vec<ObjectId>,
     lines: Lines,
+    /// The distinct images drawn, in drawing order.
+    images: Vec<DrawnImage<'a>>,
+    inline_images: bool,
 }
+
+/// What a page shows: its text, as paragraphs, and its images.
+pub(super) struct PageContent<'a> {
+    pub(super) paragraphs: Vec<String>,
+    pub(super) images: Vec<DrawnImage<'a>>,
+    /// It draws inline images (`BI` … `EI`), which are not `XObjects`.
+    pub(super) inline_images: bool,
+}
+
+/// An image `XObject` a page draws, and the area it covers there (in square points: the
+/// determinant of the matrix that maps the unit square onto the page).
+pub(super) struct DrawnImage<'a> {
+    pub(super) stream: &'a lopdf::Stream,
+    pub(super) area: f32,
+}
+
+/// Distinct images noted per page: a scan has one, a page of a thousand tiles is rasterised.
+const MAX_IMAGES_PER_PAGE: usize = 64;
 
 impl PageState<'_> {
     fn new(content_bytes: usize) -> Self {
@@ -350,6 +392,8 @@ impl PageState<'_> {
             content_bytes,
             forms: Vec::new(),
             lines: Lines::default(),
+            images: Vec::new(),
+            inline_images: false,
         }
     }
 
@@ -485,7 +529,7 @@ BT /F1 12 Tf 72 660 Td (Bold) Tj ET BT /F1 12 Tf 72.3 660 Td (Bold) Tj ET";
             dictionary! { "XObject" => dictionary! { "X1" => form_id } },
         );
         let err = crate::ingest::parse::parse(&save(&mut doc), None, &limits()).unwrap_err();
-        assert!(matches!(err, ParseError::ScannedPdf { .. }), "{err}");
+        assert!(matches!(err, ParseError::NoText { .. }), "{err}");
     }
 
     #[test]
@@ -505,7 +549,7 @@ BT /F1 12 Tf 72 660 Td (Bold) Tj ET BT /F1 12 Tf 72.3 660 Td (Bold) Tj ET";
         let bytes = save(&mut doc);
         let start = std::time::Instant::now();
         let err = crate::ingest::parse::parse(&bytes, None, &limits()).unwrap_err();
-        assert!(matches!(err, ParseError::ScannedPdf { .. }), "{err}");
+        assert!(matches!(err, ParseError::NoText { .. }), "{err}");
         assert!(start.elapsed().as_secs() < 20, "took {:?}", start.elapsed());
     }
 }

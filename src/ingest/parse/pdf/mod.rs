@@ -30,6 +30,7 @@ mod layout;
 mod load;
 #[cfg(test)]
 pub(super) mod samples;
+mod scans;
 
 use lopdf::xref::XrefRecovery;
 
@@ -80,12 +81,24 @@ pub(super) fn parse(bytes: &[u8], limits: &ParseLimits) -> Result<Parsed, ParseE
     let stripped = fonts::fonts_without_cmaps(&doc);
     let mut extractor = Extractor::new(&doc, &stripped);
     let mut blocks = Vec::new();
+    let mut scans = Vec::new();
     let mut first_error = None;
     for (&number, &page_id) in &pages {
         match extractor.page_paragraphs(page_id) {
-            Ok(paragraphs) => {
-                for paragraph in paragraphs {
-                    push_block(&mut blocks, BlockKind::Paragraph, paragraph, Some(number));
+            Ok(content) => {
+                let before = blocks.len();
+                for paragraph in &content.paragraphs {
+                    push_block(
+                        &mut blocks,
+                        BlockKind::Paragraph,
+                        paragraph.clone(),
+                        Some(number),
+                    );
+                }
+                if blocks.len() == before
+                    && let Some(scan) = scans::scan(&doc, number, page_id, &content, limits)
+                {
+                    scans.push(scan);
                 }
             }
             Err(reason) => {
@@ -94,7 +107,7 @@ pub(super) fn parse(bytes: &[u8], limits: &ParseLimits) -> Result<Parsed, ParseE
         }
     }
 
-    if blocks.is_empty() {
+    if blocks.is_empty() && scans.is_empty() {
         return Err(if let Some(reason) = first_error {
             corrupt(reason)
         } else if truncation.is_some() {
@@ -103,7 +116,9 @@ pub(super) fn parse(bytes: &[u8], limits: &ParseLimits) -> Result<Parsed, ParseE
             // A damaged file whose pages came back empty is more likely broken than scanned.
             corrupt("its cross-reference table is damaged and no text could be recovered")
         } else {
-            ParseError::ScannedPdf { pages: page_count }
+            ParseError::NoText {
+                format: Format::Pdf,
+            }
         });
     }
     Ok(Parsed {
@@ -112,6 +127,7 @@ pub(super) fn parse(bytes: &[u8], limits: &ParseLimits) -> Result<Parsed, ParseE
         blocks,
         pages: Some(page_count),
         warnings: truncation.into_iter().collect(),
+        scans,
     })
 }
 
@@ -195,18 +211,45 @@ mod tests {
                 dictionary! { "XObject" => dictionary! { "Im1" => image } },
             );
         }
-        let err = super::super::parse(&save(&mut doc), None, &limits()).unwrap_err();
-        assert!(matches!(err, ParseError::ScannedPdf { pages: 2 }), "{err}");
+        let parsed = super::super::parse(&save(&mut doc), None, &limits()).unwrap();
+        assert!(parsed.blocks.is_empty());
+        // 1 × 1 gray samples, re-encoded for OCR, one scan per page.
+        assert_eq!(
+            parsed
+                .scans
+                .iter()
+                .map(|scan| scan.page)
+                .collect::<Vec<_>>(),
+            [1, 2]
+        );
+    }
+
+    #[test]
+    fn pages_without_text_or_images_are_no_text() {
+        let err = super::super::parse(
+            &pdf(&[Vec::new(), b"0 0 9 9 re f".to_vec()]),
+            None,
+            &limits(),
+        )
+        .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "no extractable text: scanned PDF? run OCR on it and upload the result"
+            "no visible text found in the PDF document: upload a document with text in it"
         );
     }
 
     #[test]
     fn too_many_pages_are_refused_naming_both_numbers() {
         let bytes = pdf(&vec![text_page(&["x"]); 5]);
-        let err = super::super::parse(&bytes, None, &ParseLimits { max_pages: 3 }).unwrap_err();
+        let err = super::super::parse(
+            &bytes,
+            None,
+            &ParseLimits {
+                max_pages: 3,
+                ..ParseLimits::default()
+            },
+        )
+        .unwrap_err();
         assert_eq!(
             err.to_string(),
             "the PDF has 5 pages, more than the limit of 3: split it, or raise ADBRAG_MAX_PAGES"
