@@ -8,7 +8,7 @@
 //! waited, and the standard `process_*` series (Linux).
 //!
 //! Jobs, pool usage and the process series are read when scraped (the process series from
-//! `/proc/self`). Stage timings and pool waits are the pipeline's [`Observer`]: the pipeline owns
+//! `/proc/self`). Stage timings and pool waits are the pipeline's [`Observer`](crate::ingest::pipeline::Observer): the pipeline owns
 //! it (ingest never imports the API), and the first scrape registers it from `AppState`'s
 //! pipeline. Pool waits are timed where a connection is taken explicitly: every connection the
 //! pipeline takes, the API-key check of every authenticated request ([`acquire`]) and the scrape
@@ -40,7 +40,10 @@ use sqlx::{Postgres, pool::PoolConnection};
 
 use super::{ApiError, AppState};
 use crate::{
-    ingest::pipeline::Observer,
+    ingest::{
+        ocr::{OcrChoice, OcrEngine},
+        pipeline::Pipeline,
+    },
     llm::{Embedder, chat::TokenUsage, rerank::Reranker},
     search::retrieve::Timings,
     store,
@@ -249,9 +252,15 @@ impl Metrics {
     }
 }
 
-/// The pipeline's series: stage timings and pool waits.
-fn pipeline_registry(observer: &Observer) -> Registry {
+/// The pipeline's series: stage timings, pool waits, and the OCR API's counters when it has one.
+fn pipeline_registry(pipeline: &Pipeline) -> Registry {
+    let observer = pipeline.observer();
     let mut registry = Registry::with_prefix("adbrag");
+    if let OcrChoice::On(engine) = pipeline.ocr()
+        && engine.usage().is_some()
+    {
+        registry.register_collector(Box::new(OcrUsage(engine.clone())));
+    }
     registry.register(
         "ingest_stage_seconds",
         "wall time of each ingest stage that succeeded: parse (bytes to text), ocr (text for scanned pages), chunk (chunks, keywords and embedding inputs), embed (cache lookup and model call) and write (the transaction)",
@@ -329,6 +338,46 @@ impl Collector for EmbedderUsage {
     }
 }
 
+/// The OCR API's counters, read at scrape time.
+#[derive(Debug)]
+struct OcrUsage(Arc<OcrEngine>);
+
+impl Collector for OcrUsage {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(usage) = self.0.usage().map(crate::llm::Usage::snapshot) else {
+            return Ok(());
+        };
+        for (name, help, value) in [
+            (
+                "ocr_requests",
+                "OCR API attempts, retries included",
+                usage.requests,
+            ),
+            (
+                "ocr_retries",
+                "OCR attempts retried (throttling, 5xx, timeouts)",
+                usage.retries,
+            ),
+            (
+                "ocr_throttled",
+                "OCR attempts answered 429",
+                usage.throttled,
+            ),
+            ("ocr_pages", "pages (images) the OCR API read", usage.inputs),
+            (
+                "ocr_tokens",
+                "tokens the OCR API reported, images and text",
+                usage.tokens,
+            ),
+        ] {
+            let counter = ConstCounter::new(value);
+            let metric = encoder.encode_descriptor(name, help, None, counter.metric_type())?;
+            counter.encode(metric)?;
+        }
+        Ok(())
+    }
+}
+
 /// Middleware: counts and times every request by its route template.
 pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
     let route = request
@@ -374,7 +423,7 @@ pub async fn render(State(state): State<AppState>) -> Result<Response, ApiError>
     metrics.pool_idle.set(state.pool.num_idle() as i64);
     let pipeline = metrics
         .pipeline
-        .get_or_init(|| pipeline_registry(state.pipeline.observer()));
+        .get_or_init(|| pipeline_registry(&state.pipeline));
     let body = exposition(&[&metrics.registry, pipeline, &metrics.process])
         .map_err(|err| ApiError::internal(&err))?;
     Ok((
@@ -636,6 +685,76 @@ mod process {
                 "{started} vs {now}"
             );
             assert!(stats.cpu_seconds.unwrap() >= 0.0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod ocr_tests {
+    use super::*;
+    use crate::{
+        ingest::{
+            chunk::ChunkOptions,
+            ocr::{ApiConfig, OcrLimits, api::ModelStudioOcr},
+            pipeline::Limits,
+            tokens::EstimatingCounter,
+        },
+        llm::{EmbeddingConfig, Endpoint},
+    };
+
+    #[tokio::test]
+    async fn the_ocr_apis_counters_are_exposed_with_the_pipelines_series() {
+        let endpoint = Endpoint {
+            base_url: "http://127.0.0.1:9".to_owned(),
+            api_key: None,
+        };
+        let embedder = crate::llm::embedder(&EmbeddingConfig {
+            endpoint: Some(endpoint.clone()),
+            model: "m".into(),
+            dimensions: 8,
+            batch_size: 1,
+            concurrency: 1,
+            max_attempts: 1,
+            timeout: std::time::Duration::from_secs(1),
+            models_dir: "models".into(),
+        })
+        .unwrap();
+        let limits = OcrLimits::default();
+        let ocr = ModelStudioOcr::new(
+            &ApiConfig {
+                endpoint,
+                model: "qwen-vl-ocr".into(),
+                max_attempts: 1,
+                concurrency: 1,
+            },
+            &limits,
+        )
+        .unwrap();
+        let engine = OcrEngine::new(Arc::new(ocr), std::path::Path::new("pdftoppm"), limits);
+        let pool = sqlx::PgPool::connect_lazy("postgres://nobody@127.0.0.1:9/none").unwrap();
+        let pipeline = Pipeline::new(
+            pool,
+            embedder,
+            Arc::new(EstimatingCounter),
+            Limits {
+                max_object_bytes: 1,
+                max_pages: 1,
+                max_image_pixels: 1,
+                max_chunks: 1,
+                parse_timeout: std::time::Duration::from_secs(1),
+            },
+            ChunkOptions::default(),
+        );
+        let without = exposition(&[&pipeline_registry(&pipeline)]).unwrap();
+        assert!(!without.contains("adbrag_ocr_"), "{without}");
+        let pipeline = pipeline.with_ocr(OcrChoice::On(Arc::new(engine)));
+        let with = exposition(&[&pipeline_registry(&pipeline)]).unwrap();
+        for series in [
+            "adbrag_ocr_requests_total 0",
+            "adbrag_ocr_pages_total 0",
+            "adbrag_ocr_tokens_total 0",
+        ] {
+            assert!(with.contains(series), "{series}: {with}");
         }
     }
 }

@@ -335,6 +335,11 @@ impl Pipeline {
         }
     }
 
+    /// Whether and how scanned pages are read.
+    pub fn ocr(&self) -> &OcrChoice {
+        &self.ocr
+    }
+
     /// Reads scanned pages with this engine (without one, scans are refused, saying why).
     pub fn with_ocr(mut self, ocr: OcrChoice) -> Self {
         self.ocr = ocr;

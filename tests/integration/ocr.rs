@@ -855,3 +855,90 @@ async fn the_bad_fixtures_are_refused_or_bounded_and_the_rest_goes_on() {
     );
     assert!(rate < 0.06, "page 2 CER {rate}");
 }
+
+/// A stand-in for the tesseract program: it answers `--version` and `--list-langs` as Tesseract
+/// does, then behaves as `behaviour` says on the image (a shell snippet run after reading stdin).
+fn fake_tesseract(dir: &Path, name: &str, behaviour: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\ncase \"$1\" in\n--version) echo 'tesseract 5.3.0'; exit 0 ;;\n--list-langs) printf 'List of available languages in \"/x\" (2):\\nchi_sim\\neng\\n'; exit 0 ;;\nesac\ncat >/dev/null\n{behaviour}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn an_engine_that_hangs_or_crashes_loses_only_that_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = OcrLimits {
+        page_timeout: Duration::from_millis(500),
+        ..OcrLimits::default()
+    };
+    let page = EncodedImage {
+        kind: ImageKind::Png,
+        bytes: png(100, 100, 16),
+        width: 100,
+        height: 100,
+        frames: 1,
+    };
+    let hangs = Tesseract::new(
+        &fake_tesseract(dir.path(), "hangs", "exec sleep 30"),
+        "eng",
+        &limits,
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let err = hangs.read(&page).await.unwrap_err().to_string();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        err,
+        "OCR took longer than 500ms and was stopped: if the page is just dense, raise ADBRAG_OCR_PAGE_TIMEOUT"
+    );
+    let crashes = Tesseract::new(
+        &fake_tesseract(dir.path(), "crashes", "kill -SEGV $$"),
+        "eng",
+        &limits,
+    )
+    .unwrap();
+    let err = crashes.read(&page).await.unwrap_err().to_string();
+    assert!(
+        err.starts_with("Tesseract crashed on the image or ran out of memory"),
+        "{err}"
+    );
+    let refuses = Tesseract::new(
+        &fake_tesseract(
+            dir.path(),
+            "refuses",
+            "echo 'Error in pixReadMem: Unknown format: no pix returned' >&2; exit 1",
+        ),
+        "eng",
+        &limits,
+    )
+    .unwrap();
+    let err = refuses.read(&page).await.unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "Tesseract could not read the image (exit 1: Error in pixReadMem: Unknown format: no pix returned): re-scan or re-export it"
+    );
+    // A language it lacks is refused at start-up, naming the package and the variable.
+    let err = Tesseract::new(
+        &fake_tesseract(dir.path(), "eng-only", ""),
+        "eng+jpn",
+        &limits,
+    )
+    .err()
+    .unwrap();
+    assert_eq!(
+        err,
+        "Tesseract has no jpn language data (it has: chi_sim, eng): install tesseract-ocr-jpn (scripts/ocr.sh installs eng and chi_sim), or change ADBRAG_OCR_LANGUAGES"
+    );
+}

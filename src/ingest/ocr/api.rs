@@ -92,11 +92,6 @@ impl ModelStudioOcr {
         })
     }
 
-    /// Requests, retries, images and tokens so far.
-    pub fn usage(&self) -> &Usage {
-        &self.usage
-    }
-
     fn body(&self, image: &EncodedImage, data: &str) -> Value {
         json!({
             "model": self.model,
@@ -164,6 +159,10 @@ impl Ocr for ModelStudioOcr {
 
     fn max_pixels(&self) -> Option<u64> {
         Some(MAX_PIXELS)
+    }
+
+    fn usage(&self) -> Option<&Usage> {
+        Some(&self.usage)
     }
 
     async fn read(&self, image: &EncodedImage) -> Result<Vec<PageText>, OcrError> {

@@ -143,6 +143,11 @@ pub trait Ocr: Send + Sync {
     fn max_pixels(&self) -> Option<u64> {
         None
     }
+    /// An API engine's counters (requests, retries, throttling, images and tokens), for
+    /// `/metrics`.
+    fn usage(&self) -> Option<&crate::llm::Usage> {
+        None
+    }
     async fn read(&self, image: &EncodedImage) -> Result<Vec<PageText>, OcrError>;
 }
 
@@ -271,6 +276,11 @@ impl OcrEngine {
 
     pub fn name(&self) -> &str {
         self.ocr.engine()
+    }
+
+    /// The API engine's counters; `None` for Tesseract.
+    pub fn usage(&self) -> Option<&crate::llm::Usage> {
+        self.ocr.usage()
     }
 
     /// Page `scan` of `pdf` rasterised as OCR would get it, whatever its image (the benchmark

@@ -132,8 +132,8 @@ impl Renderer {
             .await
             .map_err(|_| {
                 RenderError::Page(format!(
-                    "rasterising it took longer than {}s and was stopped: raise ADBRAG_OCR_PAGE_TIMEOUT",
-                    self.timeout.as_secs()
+                    "rasterising it took longer than {:?} and was stopped: raise ADBRAG_OCR_PAGE_TIMEOUT",
+                    self.timeout
                 ))
             })?
             .map_err(|err| RenderError::Unavailable(format!("pdftoppm failed to run: {err}")))?;

@@ -71,7 +71,7 @@ impl Tesseract {
         }
         if !missing.is_empty() {
             return Err(format!(
-                "Tesseract has no {} language data (it has: {}): install tesseract-ocr-{} (scripts/ocr.sh does), or change ADBRAG_OCR_LANGUAGES",
+                "Tesseract has no {} language data (it has: {}): install tesseract-ocr-{} (scripts/ocr.sh installs eng and chi_sim), or change ADBRAG_OCR_LANGUAGES",
                 missing.join(", "),
                 installed.join(", "),
                 missing[0].replace('_', "-"),
@@ -172,8 +172,7 @@ impl Tesseract {
             .await
             .map_err(|_| {
                 OcrError::Page(format!(
-                    "OCR took longer than {}s and was stopped: if the page is just dense, raise ADBRAG_OCR_PAGE_TIMEOUT",
-                    timeout.as_secs()
+                    "OCR took longer than {timeout:?} and was stopped: if the page is just dense, raise ADBRAG_OCR_PAGE_TIMEOUT"
                 ))
             })?
             .map_err(|err| OcrError::Unavailable(format!("Tesseract failed to run: {err}")))?;
