@@ -672,8 +672,8 @@ impl Pipeline {
                 }
                 OcrChoice::Off(why) => {
                     warnings.push(format!(
-                        "{} of this PDF are scans without text, and OCR is off ({why}): their text is missing; set ADBRAG_OCR=auto to read them",
-                        pages_named(&scans.iter().map(|scan| scan.page).collect::<Vec<_>>())
+                        "{} without text, and OCR is off ({why}): that text is missing; set ADBRAG_OCR=auto to read it",
+                        scanned_pages(&scans.iter().map(|scan| scan.page).collect::<Vec<_>>())
                     ));
                     return self
                         .chunk(collection, title, format, blocks, warnings, ocr)
@@ -870,18 +870,18 @@ fn prepare(
         .collect())
 }
 
-/// "Page 3" or "Pages 2, 5 and 9".
-fn pages_named(pages: &[u32]) -> String {
+/// "Page 3 of this PDF is a scan" or "Pages 2, 5 and 9 of this PDF are scans".
+fn scanned_pages(pages: &[u32]) -> String {
     match pages {
-        [page] => format!("Page {page}"),
+        [page] => format!("Page {page} of this PDF is a scan"),
         [rest @ .., last] => format!(
-            "Pages {} and {last}",
+            "Pages {} and {last} of this PDF are scans",
             rest.iter()
                 .map(u32::to_string)
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-        [] => "No pages".to_owned(),
+        [] => "No page of this PDF is a scan".to_owned(),
     }
 }
 

@@ -571,7 +571,7 @@ async fn with_ocr_off_a_scan_is_refused_saying_how_to_turn_it_on() {
     assert!(
         mixed.metadata["parse_warnings"]
             .to_string()
-            .contains("Page 2 of this PDF are scans"),
+            .contains("Page 2 of this PDF is a scan without text, and OCR is off"),
         "{}",
         mixed.metadata
     );
