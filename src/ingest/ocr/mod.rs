@@ -514,13 +514,13 @@ mod tests {
         Scan {
             page,
             size: (595.0, 842.0),
-            image: ScanImage::Encoded(EncodedImage {
+            image: ScanImage::Encoded(Arc::new(EncodedImage {
                 kind: ImageKind::Png,
                 bytes: text.as_bytes().to_vec(),
                 width: 10,
                 height: 10,
                 frames: 1,
-            }),
+            })),
         }
     }
 
@@ -606,7 +606,7 @@ mod tests {
         };
         let mut tiff = scan(1, "down");
         if let ScanImage::Encoded(image) = &mut tiff.image {
-            image.frames = 500;
+            Arc::make_mut(image).frames = 500;
         }
         let err = engine(0.9, limits)
             .read_scans(None, vec![tiff])

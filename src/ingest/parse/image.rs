@@ -69,7 +69,7 @@ pub(super) fn parse(
         scans: vec![Scan {
             page: 1,
             size: (points(image.width), points(image.height)),
-            image: ScanImage::Encoded(image),
+            image: ScanImage::Encoded(std::sync::Arc::new(image)),
         }],
     })
 }

@@ -14,7 +14,7 @@ mod pdf;
 mod proptests;
 mod text;
 
-use std::fmt;
+use std::{fmt, sync::Arc};
 
 use crate::text::script::joins_without_space;
 
@@ -51,8 +51,10 @@ pub struct Scan {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ScanImage {
     /// An image file that OCR reads as it is: the page's one image, taken from the PDF as it
-    /// is (JPEG) or re-encoded (`FlateDecode`, uncompressed), or an uploaded image.
-    Encoded(EncodedImage),
+    /// is (JPEG) or re-encoded (`FlateDecode`, uncompressed), or an uploaded image. Shared: pages
+    /// that draw the same image object share one copy (a PDF of 2,000 pages showing one 40 MB
+    /// image must not hold 2,000 copies).
+    Encoded(Arc<EncodedImage>),
     /// The page must be rasterised from the PDF: its images are in a form no OCR engine reads
     /// as it is (CCITT, JBIG2, JPEG 2000, several images, inline images).
     Render,

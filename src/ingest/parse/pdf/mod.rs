@@ -82,6 +82,7 @@ pub(super) fn parse(bytes: &[u8], limits: &ParseLimits) -> Result<Parsed, ParseE
     let mut extractor = Extractor::new(&doc, &stripped);
     let mut blocks = Vec::new();
     let mut scans = Vec::new();
+    let mut extractions = scans::Extractions::new();
     let mut first_error = None;
     for (&number, &page_id) in &pages {
         match extractor.page_paragraphs(page_id) {
@@ -96,7 +97,8 @@ pub(super) fn parse(bytes: &[u8], limits: &ParseLimits) -> Result<Parsed, ParseE
                     );
                 }
                 if blocks.len() == before
-                    && let Some(scan) = scans::scan(&doc, number, page_id, &content, limits)
+                    && let Some(scan) =
+                        scans::scan(&doc, number, page_id, &content, limits, &mut extractions)
                 {
                     scans.push(scan);
                 }

@@ -11,6 +11,8 @@
 //! anything is decoded: a 20,000 × 20,000 page is refused with its reason, and the rest of the
 //! document goes on.
 
+use std::{collections::HashMap, sync::Arc};
+
 use lopdf::{Document, Object, ObjectId, Stream};
 
 use super::super::{
@@ -21,6 +23,11 @@ use super::content::PageContent;
 /// The share of a page its images must cover for it to be a scan (docling's threshold).
 const MIN_COVERED: f32 = 0.05;
 
+/// What each image stream drawn as a page's only image gave, by the stream's address: `Ok(None)`
+/// to rasterise, `Err` the reason it is refused. Pages that draw the same stream share it, so it
+/// is checked, inflated and held once.
+pub(super) type Extractions = HashMap<usize, Result<Option<Arc<EncodedImage>>, String>>;
+
 /// The scan of a page without text, or `None` for a page without images that cover it.
 pub(super) fn scan(
     doc: &Document,
@@ -28,6 +35,7 @@ pub(super) fn scan(
     page_id: ObjectId,
     content: &PageContent<'_>,
     limits: &ParseLimits,
+    extractions: &mut Extractions,
 ) -> Option<Scan> {
     let size = page_size(doc, page_id);
     // Images that cover under a twentieth of the page (a logo, a stamp) do not make a scan.
@@ -38,11 +46,20 @@ pub(super) fn scan(
     let render = || ScanImage::Render;
     let image = match (content.images.as_slice(), content.inline_images) {
         ([], false) => return None,
-        ([only], false) => match extract(doc, only.stream, limits) {
-            Extracted::Image(image) => ScanImage::Encoded(image),
-            Extracted::Render => render(),
-            Extracted::Refused(err) => ScanImage::Refused(format!("page {number}: {err}")),
-        },
+        ([only], false) => {
+            let extracted = extractions
+                .entry(std::ptr::from_ref(only.stream).addr())
+                .or_insert_with(|| match extract(doc, only.stream, limits) {
+                    Extracted::Image(image) => Ok(Some(Arc::new(image))),
+                    Extracted::Render => Ok(None),
+                    Extracted::Refused(err) => Err(err.to_string()),
+                });
+            match extracted {
+                Ok(Some(image)) => ScanImage::Encoded(Arc::clone(image)),
+                Ok(None) => render(),
+                Err(reason) => ScanImage::Refused(format!("page {number}: {reason}")),
+            }
+        }
         _ => render(),
     };
     Some(Scan {
@@ -392,6 +409,31 @@ mod tests {
                 image: ScanImage::Render
             }]
         );
+    }
+
+    #[test]
+    fn pages_drawing_the_same_image_share_one_copy_of_it() {
+        let mut doc = document(&vec![b"q 595 0 0 842 0 0 cm /Im1 Do Q".to_vec(); 3]);
+        let mut jpeg = gray(2, 2, jpeg_bytes(2, 2));
+        jpeg.dict.set("Filter", "DCTDecode");
+        let image = doc.add_object(jpeg);
+        for page_id in doc.get_pages().into_values() {
+            doc.get_dictionary_mut(page_id).unwrap().set(
+                "Resources",
+                dictionary! { "XObject" => dictionary! { "Im1" => image } },
+            );
+        }
+        let parsed = parse_pdf(&save(&mut doc));
+        let images: Vec<&Arc<EncodedImage>> = parsed
+            .scans
+            .iter()
+            .map(|scan| match &scan.image {
+                ScanImage::Encoded(image) => image,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(images.len(), 3);
+        assert!(images.iter().all(|image| Arc::ptr_eq(image, images[0])));
     }
 
     #[test]
