@@ -200,7 +200,6 @@ async fn main() {
             },
             model: "qwen-vl-ocr".into(),
             max_attempts: 1,
-            concurrency: 1,
         },
         &OcrLimits {
             page_timeout: Duration::from_secs(30),

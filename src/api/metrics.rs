@@ -307,35 +307,46 @@ impl std::fmt::Debug for EmbedderUsage {
 impl Collector for EmbedderUsage {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let usage = self.0.usage().snapshot();
-        for (name, help, value) in [
-            (
-                "embedding_requests",
-                "embedding API attempts, retries included",
-                usage.requests,
-            ),
-            (
-                "embedding_retries",
-                "embedding attempts retried (throttling, 5xx, timeouts)",
-                usage.retries,
-            ),
-            (
-                "embedding_throttled",
-                "embedding attempts answered 429",
-                usage.throttled,
-            ),
-            ("embedding_inputs", "texts embedded", usage.inputs),
-            (
-                "embedding_tokens",
-                "tokens embedded, as the provider reported",
-                usage.tokens,
-            ),
-        ] {
-            let counter = ConstCounter::new(value);
-            let metric = encoder.encode_descriptor(name, help, None, counter.metric_type())?;
-            counter.encode(metric)?;
-        }
-        Ok(())
+        encode_counters(
+            &mut encoder,
+            [
+                (
+                    "embedding_requests",
+                    "embedding API attempts, retries included",
+                    usage.requests,
+                ),
+                (
+                    "embedding_retries",
+                    "embedding attempts retried (throttling, 5xx, timeouts)",
+                    usage.retries,
+                ),
+                (
+                    "embedding_throttled",
+                    "embedding attempts answered 429",
+                    usage.throttled,
+                ),
+                ("embedding_inputs", "texts embedded", usage.inputs),
+                (
+                    "embedding_tokens",
+                    "tokens embedded, as the provider reported",
+                    usage.tokens,
+                ),
+            ],
+        )
     }
+}
+
+/// Counters read at scrape time, each `(name, help, value)`.
+fn encode_counters<const N: usize>(
+    encoder: &mut DescriptorEncoder,
+    counters: [(&str, &str, u64); N],
+) -> Result<(), std::fmt::Error> {
+    for (name, help, value) in counters {
+        let counter = ConstCounter::new(value);
+        let metric = encoder.encode_descriptor(name, help, None, counter.metric_type())?;
+        counter.encode(metric)?;
+    }
+    Ok(())
 }
 
 /// The OCR API's counters, read at scrape time.
@@ -347,34 +358,32 @@ impl Collector for OcrUsage {
         let Some(usage) = self.0.usage().map(crate::llm::Usage::snapshot) else {
             return Ok(());
         };
-        for (name, help, value) in [
-            (
-                "ocr_requests",
-                "OCR API attempts, retries included",
-                usage.requests,
-            ),
-            (
-                "ocr_retries",
-                "OCR attempts retried (throttling, 5xx, timeouts)",
-                usage.retries,
-            ),
-            (
-                "ocr_throttled",
-                "OCR attempts answered 429",
-                usage.throttled,
-            ),
-            ("ocr_pages", "pages (images) the OCR API read", usage.inputs),
-            (
-                "ocr_tokens",
-                "tokens the OCR API reported, images and text",
-                usage.tokens,
-            ),
-        ] {
-            let counter = ConstCounter::new(value);
-            let metric = encoder.encode_descriptor(name, help, None, counter.metric_type())?;
-            counter.encode(metric)?;
-        }
-        Ok(())
+        encode_counters(
+            &mut encoder,
+            [
+                (
+                    "ocr_requests",
+                    "OCR API attempts, retries included",
+                    usage.requests,
+                ),
+                (
+                    "ocr_retries",
+                    "OCR attempts retried (throttling, 5xx, timeouts)",
+                    usage.retries,
+                ),
+                (
+                    "ocr_throttled",
+                    "OCR attempts answered 429",
+                    usage.throttled,
+                ),
+                ("ocr_pages", "pages (images) the OCR API read", usage.inputs),
+                (
+                    "ocr_tokens",
+                    "tokens the OCR API reported, images and text",
+                    usage.tokens,
+                ),
+            ],
+        )
     }
 }
 
@@ -725,7 +734,6 @@ mod ocr_tests {
                 endpoint,
                 model: "qwen-vl-ocr".into(),
                 max_attempts: 1,
-                concurrency: 1,
             },
             &limits,
         )

@@ -160,7 +160,6 @@ impl OcrSettings {
             },
             model: self.model.clone(),
             max_attempts: self.max_attempts.max(1),
-            concurrency: self.concurrency.max(1),
         });
         Ok(OcrConfig {
             mode: match self.mode {

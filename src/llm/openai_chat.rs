@@ -10,12 +10,11 @@
 //! Retries (429, 5xx, timeouts) happen in [`super::transport`], before the response headers, so
 //! before the first token: a stream that breaks later is reported, never silently restarted.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use async_openai::{Client, config::OpenAIConfig, error::OpenAIError};
 use async_trait::async_trait;
 use futures::StreamExt;
-use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 use super::{
@@ -23,7 +22,7 @@ use super::{
     chat::{
         ChatError, ChatModel, ChatRequest, ChatUsage, Completion, Delta, DeltaStream, TokenUsage,
     },
-    transport::{self, AdaptiveLimit, Failure, RetryPolicy},
+    transport::{self, Failure},
 };
 
 pub struct OpenAiChat {
@@ -37,31 +36,12 @@ pub struct OpenAiChat {
 
 impl OpenAiChat {
     pub fn new(endpoint: &Endpoint, settings: &ChatConfig) -> Result<Self, SetupError> {
-        let base_url = endpoint.base_url.as_str();
-        super::check_endpoint(base_url)?;
-        let timeout = settings.timeout.max(Duration::from_millis(1));
-        let policy = RetryPolicy {
-            max_attempts: settings.max_attempts.max(1),
-            timeout,
-            ..RetryPolicy::default()
-        };
-        // `read_timeout` bounds every wait for the next bytes, so a stalled stream ends too.
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .read_timeout(timeout)
-            .build()
-            .map_err(|err| SetupError::InvalidEndpoint(err.to_string()))?;
-        let mut config = OpenAIConfig::new().with_api_base(base_url.trim_end_matches('/'));
-        if let Some(key) = &endpoint.api_key {
-            config = config.with_api_key(key.expose_secret());
-        }
-        let transport_usage = Arc::new(Usage::default());
-        let client = Client::with_config(config).with_http_service(transport::service(
-            http,
-            policy,
-            transport_usage.clone(),
-            AdaptiveLimit::new(settings.concurrency),
-        ));
+        let (client, transport_usage) = transport::client(
+            endpoint,
+            settings.timeout,
+            settings.max_attempts,
+            settings.concurrency,
+        )?;
         Ok(Self {
             client,
             model: settings.model.clone(),

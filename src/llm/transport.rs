@@ -12,11 +12,14 @@ use std::{
     time::Duration,
 };
 
-use async_openai::{error::OpenAIError, middleware::HttpRequestFactory};
+use async_openai::{
+    Client, config::OpenAIConfig, error::OpenAIError, middleware::HttpRequestFactory,
+};
 use reqwest::{StatusCode, header::RETRY_AFTER};
+use secrecy::ExposeSecret;
 use tokio::sync::Semaphore;
 
-use super::Usage;
+use super::{Endpoint, SetupError, Usage};
 
 /// How hard to try.
 #[derive(Debug, Clone)]
@@ -138,6 +141,48 @@ pub enum TransportError {
         "no response within {0:?}: the API is slow or unreachable; raise the timeout or retry later"
     )]
     Timeout(Duration),
+}
+
+/// A client for `endpoint` whose requests go through [`service`], for calls that wait for one
+/// response (the chat model, the OCR model): `timeout` bounds the wait for the headers and then
+/// for each piece of the body, `max_attempts` and the adaptive limit of `concurrency` as
+/// [`RetryPolicy`] and [`AdaptiveLimit`] say. Returns the client and its attempt counters.
+///
+/// # Errors
+///
+/// [`SetupError::InvalidEndpoint`] for a base URL that is not http(s).
+pub fn client(
+    endpoint: &Endpoint,
+    timeout: Duration,
+    max_attempts: u32,
+    concurrency: usize,
+) -> Result<(Client<OpenAIConfig>, Arc<Usage>), SetupError> {
+    let base_url = endpoint.base_url.as_str();
+    super::check_endpoint(base_url)?;
+    let timeout = timeout.max(Duration::from_millis(1));
+    let policy = RetryPolicy {
+        max_attempts: max_attempts.max(1),
+        timeout,
+        ..RetryPolicy::default()
+    };
+    // `read_timeout` bounds every wait for the next bytes, so a stalled stream ends too.
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .read_timeout(timeout)
+        .build()
+        .map_err(|err| SetupError::InvalidEndpoint(err.to_string()))?;
+    let mut config = OpenAIConfig::new().with_api_base(base_url.trim_end_matches('/'));
+    if let Some(key) = &endpoint.api_key {
+        config = config.with_api_key(key.expose_secret());
+    }
+    let usage = Arc::new(Usage::default());
+    let client = Client::with_config(config).with_http_service(service(
+        http,
+        policy,
+        usage.clone(),
+        AdaptiveLimit::new(concurrency),
+    ));
+    Ok((client, usage))
 }
 
 /// The tower service async-openai sends requests through.

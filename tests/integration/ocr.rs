@@ -21,7 +21,7 @@ use adbrag::{
             character_error_rate as cer, tesseract::Tesseract,
         },
         parse::{EncodedImage, ImageKind},
-        pipeline::{IngestError, Outcome, Pipeline},
+        pipeline::{IngestError, Ingested, Outcome, Pipeline},
         source::SourceObject,
         tokens::EstimatingCounter,
     },
@@ -74,7 +74,6 @@ fn api_ocr(fake: &FakeOpenAi, limits: &OcrLimits, attempts: u32) -> Arc<dyn Ocr>
                 },
                 model: "qwen-vl-ocr".into(),
                 max_attempts: attempts,
-                concurrency: 2,
             },
             limits,
         )
@@ -236,6 +235,13 @@ async fn document(s: &Setup, name: &str) -> documents::Document {
         .unwrap_or_else(|| panic!("{name} was not stored"))
 }
 
+/// Ingests `bytes` as `name` through the setup's pipeline.
+async fn ingest(s: &Setup, name: &str, bytes: Vec<u8>) -> Result<Ingested, IngestError> {
+    s.pipeline
+        .ingest(&s.collection, object(name, bytes), "test")
+        .await
+}
+
 /// The document's chunks (no overlap) joined, whitespace collapsed.
 async fn whole_text(s: &Setup, name: &str) -> String {
     let texts: Vec<String> = page_texts(s, name)
@@ -275,11 +281,7 @@ async fn a_mixed_pdf_keeps_its_text_pages_and_the_api_reads_its_scanned_page() {
         Page::Image(dct(scan, 1240, 1754)),
         Page::Text("Typed page three closes the report."),
     ]);
-    let done = s
-        .pipeline
-        .ingest(&s.collection, object("report.pdf", bytes), "test")
-        .await
-        .unwrap();
+    let done = ingest(&s, "report.pdf", bytes).await.unwrap();
     assert!(matches!(done.outcome, Outcome::Written { .. }));
 
     // In page order, the text pages as they are, the scanned one as the API read it.
@@ -331,10 +333,7 @@ async fn a_429_is_retried_and_the_image_is_then_read() {
         code: "Throttling.RateQuota",
         retry_after: Some(0),
     });
-    s.pipeline
-        .ingest(&s.collection, object("fax.png", scan), "test")
-        .await
-        .unwrap();
+    ingest(&s, "fax.png", scan).await.unwrap();
     let texts = page_texts(&s, "fax.png").await;
     assert_eq!(texts, [(Some(1), AUDIT.to_owned())]);
     let chats = s
@@ -367,11 +366,7 @@ async fn an_api_that_times_out_fails_the_attempt_as_transient_never_the_document
     let scan = png(1654, 2339, 0);
     s.fake.ocr_reads(&scan, AUDIT);
     s.fake.push_chat_fault(Fault::Delay(Duration::from_secs(3)));
-    let err = s
-        .pipeline
-        .ingest(&s.collection, object("slow.png", scan), "test")
-        .await
-        .unwrap_err();
+    let err = ingest(&s, "slow.png", scan).await.unwrap_err();
     assert!(
         matches!(err, IngestError::Ocr(ReadError::Unavailable(_))),
         "{err}"
@@ -401,11 +396,7 @@ async fn images_over_the_apis_limits_are_refused_before_anything_is_sent() {
             "in base64, more than the OCR API accepts",
         ),
     ] {
-        let err = s
-            .pipeline
-            .ingest(&s.collection, object(name, image), "test")
-            .await
-            .unwrap_err();
+        let err = ingest(&s, name, image).await.unwrap_err();
         assert!(err.is_document_fault(), "{err}");
         assert!(err.to_string().contains(says), "{name}: {err}");
         assert!(
@@ -496,21 +487,13 @@ async fn bad_scans_are_refused_with_their_reason_and_the_rest_of_the_batch_goes_
             "the document has 2000 scanned pages to read with OCR, more than the limit of 300: split it, or raise ADBRAG_OCR_MAX_PAGES",
         ),
     ] {
-        let err = s
-            .pipeline
-            .ingest(&s.collection, object(name, bytes), "test")
-            .await
-            .unwrap_err();
+        let err = ingest(&s, name, bytes).await.unwrap_err();
         assert!(err.is_document_fault(), "{name}: {err}");
         assert_eq!(err.to_string(), says, "{name}");
         let failed = document(&s, name).await;
         assert_eq!(failed.error.as_deref(), Some(says), "{name}");
     }
-    let done = s
-        .pipeline
-        .ingest(&s.collection, object("corrupt.pdf", corrupt), "test")
-        .await
-        .unwrap();
+    let done = ingest(&s, "corrupt.pdf", corrupt).await.unwrap();
     assert!(matches!(done.outcome, Outcome::Written { .. }));
     assert_eq!(
         page_texts(&s, "corrupt.pdf").await,
@@ -536,37 +519,28 @@ async fn bad_scans_are_refused_with_their_reason_and_the_rest_of_the_batch_goes_
 #[tokio::test]
 async fn with_ocr_off_a_scan_is_refused_saying_how_to_turn_it_on() {
     let s = setup(|_| None).await;
-    let err = s
-        .pipeline
-        .ingest(
-            &s.collection,
-            object(
-                "scan.pdf",
-                pdf(vec![Page::Image(dct(jpeg(100, 100, 4), 100, 100))]),
-            ),
-            "test",
-        )
-        .await
-        .unwrap_err();
+    let err = ingest(
+        &s,
+        "scan.pdf",
+        pdf(vec![Page::Image(dct(jpeg(100, 100, 4), 100, 100))]),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(
         err.to_string(),
         "no extractable text: the PDF is a scan and OCR is off (no OCR engine is configured): set ADBRAG_OCR=auto with Tesseract installed (scripts/ocr.sh), or run OCR on it and upload the result"
     );
     // A mixed PDF keeps its text, and says which pages it could not read.
-    s.pipeline
-        .ingest(
-            &s.collection,
-            object(
-                "mixed.pdf",
-                pdf(vec![
-                    Page::Text("Typed."),
-                    Page::Image(dct(jpeg(100, 100, 5), 100, 100)),
-                ]),
-            ),
-            "test",
-        )
-        .await
-        .unwrap();
+    ingest(
+        &s,
+        "mixed.pdf",
+        pdf(vec![
+            Page::Text("Typed."),
+            Page::Image(dct(jpeg(100, 100, 5), 100, 100)),
+        ]),
+    )
+    .await
+    .unwrap();
     let mixed = document(&s, "mixed.pdf").await;
     assert!(
         mixed.metadata["parse_warnings"]
@@ -708,10 +682,7 @@ async fn a_scanned_pdf_is_searchable_by_a_sentence_of_its_page() {
     let s = setup(|_| Some(with_tesseract(&tesseract, &pdftoppm))).await;
     for file in ["scanned.pdf", "scanned-flate.pdf"] {
         let bytes = std::fs::read(fixtures.join(file)).unwrap();
-        s.pipeline
-            .ingest(&s.collection, object(file, bytes), "test")
-            .await
-            .unwrap();
+        ingest(&s, file, bytes).await.unwrap();
         let stored = document(&s, file).await;
         assert!(
             stored.metadata["ocr"]["engine"]
@@ -759,10 +730,7 @@ async fn a_mixed_pdf_ocrs_only_its_scanned_page() {
     let manifest = manifest(&fixtures);
     let s = setup(|_| Some(with_tesseract(&tesseract, &pdftoppm))).await;
     let bytes = std::fs::read(fixtures.join("mixed.pdf")).unwrap();
-    s.pipeline
-        .ingest(&s.collection, object("mixed.pdf", bytes.clone()), "test")
-        .await
-        .unwrap();
+    ingest(&s, "mixed.pdf", bytes.clone()).await.unwrap();
     let stored = document(&s, "mixed.pdf").await;
     assert_eq!(
         stored.metadata["ocr"]["pages"],
@@ -815,11 +783,7 @@ async fn the_bad_fixtures_are_refused_or_bounded_and_the_rest_goes_on() {
     ] {
         let bytes = std::fs::read(fixtures.join(file)).unwrap();
         let started = std::time::Instant::now();
-        let err = s
-            .pipeline
-            .ingest(&s.collection, object(file, bytes), "test")
-            .await
-            .unwrap_err();
+        let err = ingest(&s, file, bytes).await.unwrap_err();
         assert!(err.is_document_fault(), "{file}: {err}");
         assert!(err.to_string().contains(says), "{file}: {err}");
         // Refused from headers and counts, before any page is read.
@@ -830,10 +794,7 @@ async fn the_bad_fixtures_are_refused_or_bounded_and_the_rest_goes_on() {
         );
     }
     let bytes = std::fs::read(fixtures.join("bad/corrupt-image.pdf")).unwrap();
-    s.pipeline
-        .ingest(&s.collection, object("corrupt-image.pdf", bytes), "test")
-        .await
-        .unwrap();
+    ingest(&s, "corrupt-image.pdf", bytes).await.unwrap();
     let kept = document(&s, "corrupt-image.pdf").await;
     assert_eq!(
         kept.metadata["ocr"]["pages"],

@@ -19,17 +19,15 @@ use std::sync::Arc;
 use async_openai::{Client, config::OpenAIConfig};
 use async_trait::async_trait;
 use base64::Engine as _;
-use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 use super::{ApiConfig, Ocr, OcrError, OcrLimits, PageText};
 use crate::{
-    ingest::parse::{EncodedImage, ImageKind},
+    ingest::parse::{EncodedImage, ImageKind, collapse_whitespace},
     llm::{
         Usage,
-        transport::{self, AdaptiveLimit, Failure, RetryPolicy},
+        transport::{self, Failure},
     },
-    text::script::joins_without_space,
 };
 
 /// The model's own prompt for plain text recognition (its `text_recognition` task).
@@ -50,7 +48,6 @@ const MAX_BASE64_BYTES: usize = 10_485_760;
 pub struct ModelStudioOcr {
     client: Client<OpenAIConfig>,
     model: String,
-    name: String,
     usage: Arc<Usage>,
 }
 
@@ -59,34 +56,15 @@ impl ModelStudioOcr {
     ///
     /// A sentence when the base URL is not an http(s) URL.
     pub fn new(config: &ApiConfig, limits: &OcrLimits) -> Result<Self, String> {
-        let base_url = config.endpoint.base_url.as_str();
-        crate::llm::check_endpoint(base_url)
-            .map_err(|err| format!("ADBRAG_OCR_BASE_URL: {err}"))?;
-        let timeout = limits.page_timeout;
-        let policy = RetryPolicy {
-            max_attempts: config.max_attempts.max(1),
-            timeout,
-            ..RetryPolicy::default()
-        };
-        let http = reqwest::Client::builder()
-            .connect_timeout(std::time::Duration::from_secs(10))
-            .read_timeout(timeout)
-            .build()
-            .map_err(|err| err.to_string())?;
-        let mut openai = OpenAIConfig::new().with_api_base(base_url.trim_end_matches('/'));
-        if let Some(key) = &config.endpoint.api_key {
-            openai = openai.with_api_key(key.expose_secret());
-        }
-        let usage = Arc::new(Usage::default());
-        let client = Client::with_config(openai).with_http_service(transport::service(
-            http,
-            policy,
-            usage.clone(),
-            AdaptiveLimit::new(config.concurrency),
-        ));
+        let (client, usage) = transport::client(
+            &config.endpoint,
+            limits.page_timeout,
+            config.max_attempts,
+            limits.concurrency,
+        )
+        .map_err(|err| format!("ADBRAG_OCR_BASE_URL: {err}"))?;
         Ok(Self {
             client,
-            name: config.model.clone(),
             model: config.model.clone(),
             usage,
         })
@@ -114,7 +92,7 @@ impl ModelStudioOcr {
 #[async_trait]
 impl Ocr for ModelStudioOcr {
     fn engine(&self) -> &str {
-        &self.name
+        &self.model
     }
 
     fn accepts(&self, image: &EncodedImage) -> Result<(), String> {
@@ -216,8 +194,9 @@ impl Ocr for ModelStudioOcr {
     }
 }
 
-/// The model's text as paragraphs: a code fence around it dropped, lines joined (without a space
-/// between CJK characters), a blank line between paragraphs.
+/// The model's text as paragraphs: a code fence around it dropped, a blank line between
+/// paragraphs, and each paragraph's lines joined as the parsers join wrapped lines
+/// ([`collapse_whitespace`]: no space between CJK characters).
 fn paragraphs(text: &str) -> Vec<String> {
     let text = text.trim();
     let text = text.strip_prefix("```").map_or(text, |rest| {
@@ -226,24 +205,17 @@ fn paragraphs(text: &str) -> Vec<String> {
     let text = text.trim_end().strip_suffix("```").unwrap_or(text);
     let mut paragraphs = Vec::new();
     let mut current = String::new();
-    for line in text.lines().map(str::trim) {
-        if line.is_empty() {
-            if !current.is_empty() {
-                paragraphs.push(std::mem::take(&mut current));
+    for line in text.lines().chain([""]) {
+        if line.trim().is_empty() {
+            let paragraph = collapse_whitespace(&current);
+            if !paragraph.is_empty() {
+                paragraphs.push(paragraph);
             }
-            continue;
+            current.clear();
+        } else {
+            current.push_str(line);
+            current.push('\n');
         }
-        let joins = match (current.chars().next_back(), line.chars().next()) {
-            (Some(before), Some(after)) => joins_without_space(before, after),
-            _ => true,
-        };
-        if !joins {
-            current.push(' ');
-        }
-        current.push_str(line);
-    }
-    if !current.is_empty() {
-        paragraphs.push(current);
     }
     paragraphs
 }

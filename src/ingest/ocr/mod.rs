@@ -61,7 +61,6 @@ pub struct ApiConfig {
     /// E.g. `qwen-vl-ocr-latest`.
     pub model: String,
     pub max_attempts: u32,
-    pub concurrency: usize,
 }
 
 /// What bounds OCR, per page and per document.

@@ -467,7 +467,7 @@ fn has_tag(text: &str, tag: &str) -> bool {
 /// Collapses every run of whitespace to one space, except that a run containing a line break
 /// between two CJK characters ([`joins_without_space`]) disappears (it was only a line wrap). Trims
 /// both ends.
-fn collapse_whitespace(text: &str) -> String {
+pub(crate) fn collapse_whitespace(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut pending: Option<bool> = None; // Some(run contained a line break)
     for c in text.chars() {
