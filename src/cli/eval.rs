@@ -131,6 +131,7 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
                         "keyword": top[1][q],
                         "hybrid": top[2][q],
                     },
+                    "answer": answers.as_ref().map(|(_, _, each)| &each[q]),
                 })
             })
             .collect();
@@ -144,7 +145,7 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
             },
             "hybrid_vs_vector": hybrid_vs_vector,
             "hybrid_vs_keyword": hybrid_vs_keyword,
-            "answers": answers,
+            "answers": answers.as_ref().map(|(model, m, _)| (model, m)),
             "queries": queries,
         });
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -173,13 +174,21 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
             wl.wins, wl.losses, wl.ties
         );
     }
-    if let Some((model, m)) = &answers {
+    if let Some((model, m, _)) = &answers {
         println!(
             "answers by {model}: {:.3} answered, {:.3} contain the expected term ({} queries have one), {:.3} cite a relevant document",
             m.answered, m.contains_term, m.with_term, m.cites_relevant
         );
     }
     Ok(())
+}
+
+/// One query's answer, as `adbrag eval --answers --json` prints it.
+#[derive(serde::Serialize)]
+struct QueryAnswer {
+    found: bool,
+    text: String,
+    cited: Vec<String>,
 }
 
 /// Answers every labelled query with the configured answerer and scores the answers.
@@ -191,7 +200,7 @@ async fn answer_all(
     collection: &collections::Collection,
     labelled: &[eval::Labelled],
     options: &crate::search::retrieve::SearchOptions,
-) -> anyhow::Result<(String, eval::AnswerMetrics)> {
+) -> anyhow::Result<(String, eval::AnswerMetrics, Vec<QueryAnswer>)> {
     let answerer =
         answer::answerer(&args.chat.config()?, args.chat.answer())?.with_reranker(reranker);
     let mut answers = Vec::with_capacity(labelled.len());
@@ -215,8 +224,14 @@ async fn answer_all(
             cited: a.citations.iter().map(|c| c.source_uri.as_str()).collect(),
         })
         .collect();
-    Ok((
-        answerer.model_name().to_owned(),
-        eval::answer_metrics(labelled, &scored),
-    ))
+    let metrics = eval::answer_metrics(labelled, &scored);
+    let each = answers
+        .into_iter()
+        .map(|a| QueryAnswer {
+            found: a.found,
+            text: a.answer,
+            cited: a.citations.into_iter().map(|c| c.source_uri).collect(),
+        })
+        .collect();
+    Ok((answerer.model_name().to_owned(), metrics, each))
 }

@@ -148,7 +148,8 @@ pub struct EvalArgs {
     pub tenant: String,
 
     /// Print one JSON object (metrics per mode, each query's reciprocal rank per mode, hybrid's
-    /// wins and losses against each leg) instead of the table.
+    /// wins and losses against each leg, and with --answers each query's answer and citations)
+    /// instead of the table.
     #[arg(long)]
     pub json: bool,
 
