@@ -797,6 +797,18 @@ mod tests {
         assert_eq!(lines.len(), 1 + MAX_EXAMPLE_LINES + 1, "{quoted}");
         assert_eq!(lines[MAX_EXAMPLE_LINES], "    $ step 8");
         assert_eq!(lines[MAX_EXAMPLE_LINES + 1], "    …");
+        // An example whose first line is longer than the allowance is cut like a sentence.
+        let long = format!("$ echo {}", "word ".repeat(200));
+        let text = format!("Run these steps as follows.\n\n{long}\n$ next");
+        let quoted = answer("run these steps", &corpus_passages(&[&text]), 3);
+        let lines: Vec<&str> = quoted.lines().collect();
+        assert_eq!(lines.len(), 3, "{quoted}");
+        assert!(lines[1].ends_with('…'), "{quoted}");
+        assert!(
+            lines[1].chars().count() <= 4 + MAX_SENTENCE_CHARS + 1,
+            "{quoted}"
+        );
+        assert_eq!(lines[2], "    …");
         // A sentence in the middle of its paragraph introduces nothing.
         let text = "Run these steps as follows. Then stop.\n\nFirst | Second";
         let quoted = answer("run these steps", &corpus_passages(&[text]), 1);
