@@ -126,19 +126,20 @@ pub fn answer(question: &str, passages: &[Passage], max_sentences: usize) -> Str
     if let Some(&(best, _)) = scored.first() {
         // The first passage is retrieval's best guess: its best sentence is quoted even when a
         // later passage's matches more words, and goes first.
-        if let Some(lead) = scored.iter().position(|(_, c)| c.passage == 0) {
-            let lead = scored.remove(lead);
-            scored.retain(|(score, _)| *score >= best * RELATIVE_FLOOR);
+        let lead = scored
+            .iter()
+            .position(|(_, c)| c.passage == 0)
+            .map(|i| scored.remove(i));
+        scored.retain(|(score, _)| *score >= best * RELATIVE_FLOOR);
+        if let Some(lead) = lead {
             scored.insert(0, lead);
-        } else {
-            scored.retain(|(score, _)| *score >= best * RELATIVE_FLOOR);
         }
     }
 
     let mut chosen: Vec<&Candidate> = Vec::new();
     let mut keys: HashSet<&str> = HashSet::new();
     let matched = !scored.is_empty();
-    let ranked: Box<dyn Iterator<Item = &Candidate>> = if scored.is_empty() {
+    let ranked: Box<dyn Iterator<Item = &Candidate>> = if !matched {
         // Nothing matches the words: the passages' openings, best passages first.
         let mut openings: Vec<&Candidate> = Vec::new();
         for candidate in candidates.iter().filter(|c| !c.question) {
@@ -235,11 +236,10 @@ fn candidates(passages: &[Passage]) -> Vec<Candidate> {
                 let trailer = rest.len() == 1
                     && rest[0].chars().count() <= MAX_TRAILER_CHARS
                     && introduces(&rest[0]);
-                let next = paragraphs.get(p + 1);
+                let next = paragraphs.get(p + 1).map(Vec::as_slice);
                 let example = (trailer
-                    || (rest.is_empty()
-                        && (introduces(sentence) || next.is_some_and(|n| is_command(n)))))
-                .then(|| next.map(|n| example(n)))
+                    || (rest.is_empty() && (introduces(sentence) || next.is_some_and(is_command))))
+                .then(|| next.map(example))
                 .flatten();
                 candidates.push(Candidate {
                     passage: index,
@@ -289,8 +289,8 @@ fn introduces(sentence: &str) -> bool {
 
 /// A paragraph that is a shell session or code: its first line starts with a prompt (`$ `, or
 /// `# ` before a lower-case command, unlike a Markdown heading) or opens a fenced block.
-fn is_command(paragraph: &str) -> bool {
-    let first = paragraph.trim_start();
+fn is_command(paragraph: &[&str]) -> bool {
+    let first = paragraph.first().map_or("", |line| line.trim_start());
     first.starts_with("$ ")
         || first.starts_with("```")
         || first
@@ -300,15 +300,10 @@ fn is_command(paragraph: &str) -> bool {
 
 /// A paragraph's lines as an example is quoted: each line trimmed, at most
 /// [`MAX_EXAMPLE_LINES`] and [`MAX_EXAMPLE_CHARS`], "…" marking what was left out.
-fn example(paragraph: &str) -> String {
+fn example(paragraph: &[&str]) -> String {
     let mut out = String::new();
     let mut chars = 0;
-    for (i, line) in paragraph
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .enumerate()
-    {
+    for (i, line) in paragraph.iter().map(|l| l.trim()).enumerate() {
         let length = line.chars().count();
         if i == MAX_EXAMPLE_LINES || (i > 0 && chars + length > MAX_EXAMPLE_CHARS) {
             out.push_str("\n…");
@@ -324,27 +319,17 @@ fn example(paragraph: &str) -> String {
     out
 }
 
-/// The passage's paragraphs: its text split at blank lines.
-fn paragraphs(text: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    let mut blank = false;
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        if line.trim().is_empty() {
-            if !blank && !text[start..offset].trim().is_empty() {
-                out.push(text[start..offset].trim_end());
-            }
-            blank = true;
-        } else if blank {
-            start = offset;
-            blank = false;
+/// The passage's paragraphs, each its non-blank lines: its text split at blank lines.
+fn paragraphs(text: &str) -> Vec<Vec<&str>> {
+    let mut out = vec![Vec::new()];
+    for line in text.lines() {
+        match out.last_mut() {
+            Some(current) if !line.trim().is_empty() => current.push(line),
+            Some(current) if !current.is_empty() => out.push(Vec::new()),
+            _ => {}
         }
-        offset += line.len();
     }
-    if !blank && !text[start..].trim().is_empty() {
-        out.push(text[start..].trim_end());
-    }
+    out.retain(|paragraph| !paragraph.is_empty());
     out
 }
 
@@ -355,11 +340,11 @@ fn is_row(line: &str) -> bool {
 
 /// A paragraph's quotable units: each table row ("a | b | c") whole, whatever its cells'
 /// punctuation (`:q! | quit without saving`), every other line cut into its sentences.
-fn units(paragraph: &str) -> Vec<String> {
+fn units(paragraph: &[&str]) -> Vec<String> {
     let mut out = Vec::new();
-    for line in paragraph.lines() {
+    for line in paragraph {
         if is_row(line) {
-            out.push(line.split_whitespace().collect::<Vec<_>>().join(" "));
+            out.push(collapse(line));
         } else {
             out.extend(sentences(line));
         }
@@ -402,8 +387,13 @@ fn looks_like_heading(sentence: &str) -> bool {
 fn sentences(text: &str) -> Vec<String> {
     sentence::sentences(text)
         .into_iter()
-        .map(|span| span.text.split_whitespace().collect::<Vec<_>>().join(" "))
+        .map(|span| collapse(span.text))
         .collect()
+}
+
+/// Every run of whitespace as one space, the ends trimmed.
+fn collapse(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Ends in a question mark, or opens an FAQ question (`Q:`, `问：`).

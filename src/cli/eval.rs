@@ -110,6 +110,19 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
     } else {
         None
     };
+    // Each answer as it is scored, and as `--json` prints it.
+    let scored: Vec<eval::Answered<'_>> = answers
+        .iter()
+        .flat_map(|(_, each)| each)
+        .map(|a| eval::Answered {
+            found: a.found,
+            text: &a.answer,
+            cited: a.citations.iter().map(|c| c.source_uri.as_str()).collect(),
+        })
+        .collect();
+    let answer_metrics = answers
+        .as_ref()
+        .map(|(model, _)| (model, eval::answer_metrics(&labelled, &scored)));
     let hybrid_vs_vector = eval::wins_losses(&reciprocal[2], &reciprocal[0]);
     let hybrid_vs_keyword = eval::wins_losses(&reciprocal[2], &reciprocal[1]);
 
@@ -131,7 +144,7 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
                         "keyword": top[1][q],
                         "hybrid": top[2][q],
                     },
-                    "answer": answers.as_ref().map(|(_, _, each)| &each[q]),
+                    "answer": scored.get(q),
                 })
             })
             .collect();
@@ -145,7 +158,7 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
             },
             "hybrid_vs_vector": hybrid_vs_vector,
             "hybrid_vs_keyword": hybrid_vs_keyword,
-            "answers": answers.as_ref().map(|(model, m, _)| (model, m)),
+            "answers": answer_metrics,
             "queries": queries,
         });
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -174,7 +187,7 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
             wl.wins, wl.losses, wl.ties
         );
     }
-    if let Some((model, m, _)) = &answers {
+    if let Some((model, m)) = &answer_metrics {
         println!(
             "answers by {model}: {:.3} answered, {:.3} contain the expected term ({} queries have one), {:.3} cite a relevant document",
             m.answered, m.contains_term, m.with_term, m.cites_relevant
@@ -183,15 +196,7 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One query's answer, as `adbrag eval --answers --json` prints it.
-#[derive(serde::Serialize)]
-struct QueryAnswer {
-    found: bool,
-    text: String,
-    cited: Vec<String>,
-}
-
-/// Answers every labelled query with the configured answerer and scores the answers.
+/// Answers every labelled query with the configured answerer: its name and the answers, in order.
 async fn answer_all(
     args: &EvalArgs,
     pool: &sqlx::PgPool,
@@ -200,7 +205,7 @@ async fn answer_all(
     collection: &collections::Collection,
     labelled: &[eval::Labelled],
     options: &crate::search::retrieve::SearchOptions,
-) -> anyhow::Result<(String, eval::AnswerMetrics, Vec<QueryAnswer>)> {
+) -> anyhow::Result<(String, Vec<answer::Answer>)> {
     let answerer =
         answer::answerer(&args.chat.config()?, args.chat.answer())?.with_reranker(reranker);
     let mut answers = Vec::with_capacity(labelled.len());
@@ -216,22 +221,5 @@ async fn answer_all(
             .await?;
         answers.push(answerer.answer(prepared).await?);
     }
-    let scored: Vec<eval::Answered<'_>> = answers
-        .iter()
-        .map(|a| eval::Answered {
-            found: a.found,
-            text: &a.answer,
-            cited: a.citations.iter().map(|c| c.source_uri.as_str()).collect(),
-        })
-        .collect();
-    let metrics = eval::answer_metrics(labelled, &scored);
-    let each = answers
-        .into_iter()
-        .map(|a| QueryAnswer {
-            found: a.found,
-            text: a.answer,
-            cited: a.citations.into_iter().map(|c| c.source_uri).collect(),
-        })
-        .collect();
-    Ok((answerer.model_name().to_owned(), metrics, each))
+    Ok((answerer.model_name().to_owned(), answers))
 }

@@ -201,7 +201,8 @@ pub struct AnswerMetrics {
     pub cites_relevant: f64,
 }
 
-/// One answer, as [`answer_metrics`] scores it.
+/// One answer, as [`answer_metrics`] scores it (and `adbrag eval --answers --json` prints it).
+#[derive(serde::Serialize)]
 pub struct Answered<'a> {
     pub found: bool,
     pub text: &'a str,
