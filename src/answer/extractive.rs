@@ -5,13 +5,14 @@
 //! uses, from [`segment::terms`]), each weighted by its inverse document frequency over all the
 //! candidate sentences, so that a word every sentence has counts for little.
 //!
-//! Four rules, each measured with `adbrag eval --answers` on the dev sets (docs/answers.md), bring
+//! Six rules, each measured with `adbrag eval --answers` on the dev sets (docs/answers.md), bring
 //! the words a question does not share but its answer holds: a table row is one quote, never cut
 //! at a `!` in a cell (`:q! | quit without saving`); a sentence that introduces the paragraph after
 //! it ("… as follows:", "E.g.:", 下列命令) or is followed by a shell session (`$ …`, `# …`) is
-//! quoted with that paragraph, the example that usually holds the command; the first passage,
-//! retrieval's best guess, always contributes its best sentence; and each quoted sentence brings
-//! the one after it in its paragraph.
+//! quoted with that paragraph, the example that usually holds the command; a sentence followed by
+//! a table is quoted with the table; the first passage, retrieval's best guess, always contributes
+//! its best sentence, and its best example when no quote of it brings one; and each quoted
+//! sentence brings the one after it in its paragraph.
 
 use std::collections::HashSet;
 
@@ -60,11 +61,15 @@ struct Candidate {
     /// The paragraph after this sentence's, when this sentence is the last of its own and
     /// introduces it ("… as follows:", "E.g.:", "使用下列命令"): quoted with it.
     example: Option<String>,
+    /// How many paragraphs after its own the example quotes whole: their sentences are not quoted
+    /// again on their own.
+    example_paragraphs: usize,
 }
 
 /// The local, model-free answer: the passages' sentences that best match the question, quoted
 /// with their `[n]` markers, one per line, at most `max_sentences` of them (each with the sentence
-/// after it in its paragraph, or the example it introduces), in passage order.
+/// after it in its paragraph, or the example or table it introduces), and the first passage's best
+/// example when none of those brings one, in passage order.
 ///
 /// A sentence that is itself a question is never quoted: when it matches, the sentence after it
 /// (its answer, in an FAQ) takes its match.
@@ -108,6 +113,9 @@ pub fn answer(question: &str, passages: &[Passage], max_sentences: usize) -> Str
             matches[i] = matches[i].max(matches[i - 1]);
         }
     }
+    // Every sentence's match, before the unmatched are dropped: the first passage's example is
+    // chosen by it.
+    let all_matches = matches.clone();
     let mut scored: Vec<(f64, &Candidate)> = candidates
         .iter()
         .zip(matches)
@@ -163,6 +171,23 @@ pub fn answer(question: &str, passages: &[Passage], max_sentences: usize) -> Str
             chosen.push(candidate);
         }
     }
+    // The first passage's example (a command, a table) usually holds what the question asks for
+    // in words it does not share: when no quoted sentence of that passage brings one, the
+    // sentence that does and best matches the question (the earliest of equals) is quoted too.
+    if matched && !chosen.iter().any(|c| c.passage == 0 && c.example.is_some()) {
+        let best = candidates
+            .iter()
+            .zip(&all_matches)
+            .filter(|(c, _)| c.passage == 0 && c.example.is_some() && !c.question)
+            .max_by(|(a, a_match), (b, b_match)| {
+                a_match.total_cmp(b_match).then(b.position.cmp(&a.position))
+            });
+        if let Some((candidate, _)) = best
+            && keys.insert(candidate.key.as_str())
+        {
+            chosen.push(candidate);
+        }
+    }
     // A quoted sentence brings the sentence after it in its paragraph, which often completes it
     // ("… by removing quiet. For the persistent change, edit GRUB_CMDLINE_…"), unless it brings
     // an example of its own.
@@ -181,8 +206,7 @@ pub fn answer(question: &str, passages: &[Passage], max_sentences: usize) -> Str
     // A sentence of a paragraph already quoted as another's example is not quoted again.
     let examples: HashSet<(usize, usize)> = chosen
         .iter()
-        .filter(|c| c.example.is_some())
-        .map(|c| (c.passage, c.paragraph + 1))
+        .flat_map(|c| (1..=c.example_paragraphs).map(|n| (c.passage, c.paragraph + n)))
         .collect();
     chosen.retain(|c| !examples.contains(&(c.passage, c.paragraph)));
     chosen.sort_by_key(|c| (c.passage, c.position));
@@ -237,10 +261,22 @@ fn candidates(passages: &[Passage]) -> Vec<Candidate> {
                     && rest[0].chars().count() <= MAX_TRAILER_CHARS
                     && introduces(&rest[0]);
                 let next = paragraphs.get(p + 1).map(Vec::as_slice);
-                let example = (trailer
-                    || (rest.is_empty() && (introduces(sentence) || next.is_some_and(is_command))))
-                .then(|| next.map(example))
-                .flatten();
+                let introduced = trailer
+                    || (rest.is_empty() && (introduces(sentence) || next.is_some_and(is_command)));
+                // A sentence that ends its paragraph before a table brings the table, whether or
+                // not it announces it: rows are lines of their own, which no question's words
+                // reach but the ones they share with a cell.
+                let table = table_after(&paragraphs[p + 1..]);
+                let (example, example_paragraphs) =
+                    if (trailer || rest.is_empty()) && !is_row(sentence) && !table.is_empty() {
+                        let lines: Vec<&str> = table.iter().flatten().copied().collect();
+                        let (quoted, shown) = example(&lines);
+                        (Some(quoted), paragraphs_within(table, shown))
+                    } else if introduced {
+                        (next.map(|paragraph| example(paragraph).0), 1)
+                    } else {
+                        (None, 0)
+                    };
                 candidates.push(Candidate {
                     passage: index,
                     position,
@@ -251,6 +287,7 @@ fn candidates(passages: &[Passage]) -> Vec<Candidate> {
                     question: is_question(sentence),
                     row: is_row(sentence),
                     example,
+                    example_paragraphs,
                 });
                 position += 1;
             }
@@ -298,11 +335,11 @@ fn is_command(paragraph: &[&str]) -> bool {
             .is_some_and(|command| command.starts_with(|c: char| c.is_ascii_lowercase()))
 }
 
-/// A paragraph's lines as an example is quoted: each line trimmed, at most
+/// Lines as an example quotes them, and how many of them it shows: each line trimmed, at most
 /// [`MAX_EXAMPLE_LINES`] and [`MAX_EXAMPLE_CHARS`], "…" marking what was left out.
-fn example(paragraph: &[&str]) -> String {
+fn example(paragraph: &[&str]) -> (String, usize) {
     let mut out = String::new();
-    let mut chars = 0;
+    let (mut chars, mut shown) = (0, 0);
     for (i, line) in paragraph.iter().map(|l| l.trim()).enumerate() {
         let length = line.chars().count();
         if i == MAX_EXAMPLE_LINES || (i > 0 && chars + length > MAX_EXAMPLE_CHARS) {
@@ -315,8 +352,48 @@ fn example(paragraph: &[&str]) -> String {
         // A first line longer than the whole allowance is cut like a long sentence.
         out.push_str(&shorten(line));
         chars += length;
+        shown += 1;
     }
-    out
+    (out, shown)
+}
+
+/// The table that opens `following` (the paragraphs after a sentence's): its caption ("Table
+/// 5.2. …", "表 8.1. …") if it has one, then each paragraph whose every line has cells, up to the
+/// first that has not. Empty when no row follows.
+fn table_after<'a, 'p>(following: &'p [Vec<&'a str>]) -> &'p [Vec<&'a str>] {
+    let captioned = following
+        .first()
+        .is_some_and(|first| first.len() == 1 && is_caption(first[0]));
+    let start = usize::from(captioned);
+    let rows = following[start..]
+        .iter()
+        .take_while(|paragraph| paragraph.iter().all(|line| line.contains(" | ")))
+        .count();
+    if rows == 0 {
+        &[]
+    } else {
+        &following[..start + rows]
+    }
+}
+
+/// How many of `paragraphs` lie whole within their first `lines` lines.
+fn paragraphs_within(paragraphs: &[Vec<&str>], lines: usize) -> usize {
+    let mut seen = 0;
+    paragraphs
+        .iter()
+        .take_while(|paragraph| {
+            seen += paragraph.len();
+            seen <= lines
+        })
+        .count()
+}
+
+/// A table's caption as the parsers write one: "Table 5.2. …" or "表 8.1. …".
+fn is_caption(line: &str) -> bool {
+    let line = line.trim_start();
+    line.strip_prefix("Table ")
+        .or_else(|| line.strip_prefix("表 "))
+        .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
 }
 
 /// The passage's paragraphs, each its non-blank lines: its text split at blank lines.
@@ -800,7 +877,7 @@ mod tests {
         );
         assert_eq!(lines[2], "    …");
         // A sentence in the middle of its paragraph introduces nothing.
-        let text = "Run these steps as follows. Then stop.\n\nFirst | Second";
+        let text = "Run these steps as follows. Then stop.\n\nNothing else is needed.";
         let quoted = answer("run these steps", &corpus_passages(&[text]), 1);
         assert_eq!(quoted, "Run these steps as follows. [1]\nThen stop. [1]");
     }
@@ -819,6 +896,49 @@ mod tests {
             quoted,
             "Book hotels as follows: [1]\n    book hotels | open Navan | pick hotels"
         );
+    }
+
+    #[test]
+    fn a_sentence_before_a_table_brings_its_caption_and_rows_once() {
+        // The parsers write each row as a paragraph of its own, after a caption.
+        let text = "Each class has address ranges reserved for local networks.\n\nTable 5.2. List of network address ranges\n\nClass | network addresses\n\nA | 10.x.x.x\n\nC | 192.168.0.x — 192.168.255.x\n\nThese never reach the Internet.";
+        let quoted = answer(
+            "which class address ranges are reserved for local networks",
+            &corpus_passages(&[text]),
+            3,
+        );
+        assert_eq!(
+            quoted,
+            "Each class has address ranges reserved for local networks. [1]\n    Table 5.2. List of network address ranges\n    Class | network addresses\n    A | 10.x.x.x\n    C | 192.168.0.x — 192.168.255.x"
+        );
+        // A one-cell line is an admonition's label ("| Note"), not a table.
+        let text =
+            "Local networks use reserved ranges.\n\n| Note\n\nThey never reach the Internet.";
+        let quoted = answer("local networks ranges", &corpus_passages(&[text]), 1);
+        assert_eq!(quoted, "Local networks use reserved ranges. [1]");
+        // A row that is also quoted on its own merit appears once, inside the table.
+        let text = "Rows follow.\n\nA | 10.x.x.x\n\nC | 192.168.0.x";
+        let quoted = answer("rows follow 192.168.0.x", &corpus_passages(&[text]), 3);
+        assert_eq!(quoted.matches("192.168.0.x").count(), 1, "{quoted}");
+    }
+
+    #[test]
+    fn the_first_passage_brings_its_best_example_when_its_quotes_bring_none() {
+        let first = "The password of a user is asked by sudo.\n\nTo let a user run sudo without it, add a line as follows.\n\n# echo \"penguin ALL=(ALL) NOPASSWD:ALL\" >> /etc/sudoers";
+        let second = "A user password is asked by sudo, and by su for root.";
+        let passages = corpus_passages(&[first, second]);
+        let quoted = answer("sudo asked the user password", &passages, 1);
+        assert!(
+            quoted.contains("\n    # echo \"penguin ALL=(ALL) NOPASSWD:ALL\" >> /etc/sudoers"),
+            "{quoted}"
+        );
+        assert!(
+            quoted.starts_with("The password of a user is asked by sudo. [1]"),
+            "{quoted}"
+        );
+        // Not in the fallback, where no sentence matches: the openings are all that is quoted.
+        let quoted = answer("kernel modules", &passages, 1);
+        assert!(!quoted.contains("NOPASSWD"), "{quoted}");
     }
 
     #[test]
