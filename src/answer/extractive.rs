@@ -5,14 +5,14 @@
 //! uses, from [`segment::terms`]), each weighted by its inverse document frequency over all the
 //! candidate sentences, so that a word every sentence has counts for little.
 //!
-//! Six rules, each measured with `adbrag eval --answers` on the dev sets (docs/answers.md), bring
-//! the words a question does not share but its answer holds: a table row is one quote, never cut
-//! at a `!` in a cell (`:q! | quit without saving`); a sentence that introduces the paragraph after
-//! it ("… as follows:", "E.g.:", 下列命令) or is followed by a shell session (`$ …`, `# …`) is
-//! quoted with that paragraph, the example that usually holds the command; a sentence followed by
-//! a table is quoted with the table; the first passage, retrieval's best guess, always contributes
-//! its best sentence, and its best example when no quote of it brings one; and each quoted
-//! sentence brings the one after it in its paragraph.
+//! Eight rules, each measured with `adbrag eval --answers` on the dev sets (docs/answers.md),
+//! bring the words a question does not share but its answer holds: a table row is one quote, never
+//! cut at a `!` in a cell (`:q! | quit without saving`); a sentence that introduces the paragraph
+//! after it ("… as follows:", "E.g.:", 下列命令) or is followed by a shell session (`$ …`, `# …`)
+//! is quoted with that paragraph, the example that usually holds the command, or with the list of
+//! one-line paragraphs it opens; a sentence followed by a table is quoted with the table; the first
+//! passage, retrieval's best guess, always contributes its best sentence, and its two best examples
+//! when its quotes bring fewer; and each quoted sentence brings the one after it in its paragraph.
 
 use std::collections::HashSet;
 
@@ -31,6 +31,9 @@ const CUT_LOOKBACK_CHARS: usize = 60;
 /// Bonus for a sentence of the first passage, divided by the passage's rank for later ones. Below
 /// the weight of any one term (at least ln 2), so it only decides between equal matches.
 const EARLY_PASSAGE_BONUS: f64 = 0.1;
+
+/// How many examples the first passage contributes at least, when it has them.
+const LEAD_EXAMPLES: usize = 2;
 
 /// In the fallback, how many passages contribute their first sentence.
 const FALLBACK_PASSAGES: usize = 2;
@@ -174,19 +177,33 @@ pub fn answer(question: &str, passages: &[Passage], max_sentences: usize) -> Str
     // The first passage's example (a command, a table) usually holds what the question asks for
     // in words it does not share: when no quoted sentence of that passage brings one, the
     // sentence that does and best matches the question (the earliest of equals) is quoted too.
-    if matched && !chosen.iter().any(|c| c.passage == 0 && c.example.is_some()) {
+    // The first passage's examples (commands, tables, lists) usually hold what the question asks
+    // for in words it does not share: until [`LEAD_EXAMPLES`] of them are quoted, its sentence
+    // that brings one and best matches the question (the earliest of equals) is quoted too.
+    while matched
+        && chosen
+            .iter()
+            .filter(|c| c.passage == 0 && c.example.is_some())
+            .count()
+            < LEAD_EXAMPLES
+    {
         let best = candidates
             .iter()
             .zip(&all_matches)
-            .filter(|(c, _)| c.passage == 0 && c.example.is_some() && !c.question)
+            .filter(|(c, _)| {
+                c.passage == 0
+                    && c.example.is_some()
+                    && !c.question
+                    && !keys.contains(c.key.as_str())
+            })
             .max_by(|(a, a_match), (b, b_match)| {
                 a_match.total_cmp(b_match).then(b.position.cmp(&a.position))
             });
-        if let Some((candidate, _)) = best
-            && keys.insert(candidate.key.as_str())
-        {
-            chosen.push(candidate);
-        }
+        let Some((candidate, _)) = best else {
+            break;
+        };
+        keys.insert(candidate.key.as_str());
+        chosen.push(candidate);
     }
     // A quoted sentence brings the sentence after it in its paragraph, which often completes it
     // ("… by removing quiet. For the persistent change, edit GRUB_CMDLINE_…"), unless it brings
@@ -246,7 +263,13 @@ fn candidates(passages: &[Passage]) -> Vec<Candidate> {
                 let key = key(sentence);
                 let length = sentence.chars().count();
                 let markdown_heading = sentence.starts_with('#');
+                // "E.g.:" after a sentence: the sentence before it brings the example.
+                let is_trailer = u > 0
+                    && u + 1 == units.len()
+                    && length <= MAX_TRAILER_CHARS
+                    && introduces(sentence);
                 if length < MIN_SENTENCE_CHARS
+                    || is_trailer
                     || key.is_empty()
                     || markdown_heading
                     || headings.contains(&key)
@@ -269,11 +292,12 @@ fn candidates(passages: &[Passage]) -> Vec<Candidate> {
                 let table = table_after(&paragraphs[p + 1..]);
                 let (example, example_paragraphs) =
                     if (trailer || rest.is_empty()) && !is_row(sentence) && !table.is_empty() {
-                        let lines: Vec<&str> = table.iter().flatten().copied().collect();
-                        let (quoted, shown) = example(&lines);
-                        (Some(quoted), paragraphs_within(table, shown))
+                        quote_example(table)
                     } else if introduced {
-                        (next.map(|paragraph| example(paragraph).0), 1)
+                        // A session or list cut short still covers its first paragraph.
+                        let (quoted, shown) = quote_example(example_after(&paragraphs[p + 1..]));
+                        let floor = usize::from(quoted.is_some());
+                        (quoted, shown.max(floor))
                     } else {
                         (None, 0)
                     };
@@ -355,6 +379,40 @@ fn example(paragraph: &[&str]) -> (String, usize) {
         shown += 1;
     }
     (out, shown)
+}
+
+/// An introduced example's paragraphs, from `following` (the paragraphs after the sentence's): a
+/// shell session or a block of several lines alone, or a one-line paragraph and the one-line
+/// paragraphs after it that carry on its list (the parsers write each list item as a paragraph of
+/// its own), stopping before a shell session, a table or its caption, or a paragraph that
+/// introduces an example of its own.
+fn example_after<'a, 'p>(following: &'p [Vec<&'a str>]) -> &'p [Vec<&'a str>] {
+    let Some(first) = following.first() else {
+        return following;
+    };
+    if is_command(first) || first.len() > 1 {
+        return &following[..1];
+    }
+    let items = following[1..]
+        .iter()
+        .take_while(|paragraph| match paragraph.as_slice() {
+            [line] => {
+                !is_command(paragraph) && !is_caption(line) && !is_row(line) && !introduces(line)
+            }
+            _ => false,
+        })
+        .count();
+    &following[..1 + items]
+}
+
+/// Paragraphs quoted as an example (none for none), and how many of them it shows whole.
+fn quote_example(paragraphs: &[Vec<&str>]) -> (Option<String>, usize) {
+    if paragraphs.is_empty() {
+        return (None, 0);
+    }
+    let lines: Vec<&str> = paragraphs.iter().flatten().copied().collect();
+    let (quoted, shown) = example(&lines);
+    (Some(quoted), paragraphs_within(paragraphs, shown))
 }
 
 /// The table that opens `following` (the paragraphs after a sentence's): its caption ("Table
@@ -923,22 +981,51 @@ mod tests {
     }
 
     #[test]
-    fn the_first_passage_brings_its_best_example_when_its_quotes_bring_none() {
-        let first = "The password of a user is asked by sudo.\n\nTo let a user run sudo without it, add a line as follows.\n\n# echo \"penguin ALL=(ALL) NOPASSWD:ALL\" >> /etc/sudoers";
+    fn the_first_passage_brings_its_two_best_examples_when_its_quotes_bring_none() {
+        let first = "The password of a user is asked by sudo.\n\nTo let a user run sudo without it, add a line as follows.\n\n# echo \"penguin ALL=(ALL) NOPASSWD:ALL\" >> /etc/sudoers\n\nTo check a file, run visudo as follows.\n\n# visudo -c\n\nTo read the manual, run man as follows.\n\n$ man sudoers";
         let second = "A user password is asked by sudo, and by su for root.";
         let passages = corpus_passages(&[first, second]);
         let quoted = answer("sudo asked the user password", &passages, 1);
         assert!(
-            quoted.contains("\n    # echo \"penguin ALL=(ALL) NOPASSWD:ALL\" >> /etc/sudoers"),
-            "{quoted}"
-        );
-        assert!(
             quoted.starts_with("The password of a user is asked by sudo. [1]"),
             "{quoted}"
         );
+        // The two that match best (one of them shares no word: the earliest of equals).
+        assert!(
+            quoted.contains("\n    # echo \"penguin ALL=(ALL) NOPASSWD:ALL\" >> /etc/sudoers"),
+            "{quoted}"
+        );
+        assert!(quoted.contains("\n    # visudo -c"), "{quoted}");
+        assert!(!quoted.contains("man sudoers"), "{quoted}");
         // Not in the fallback, where no sentence matches: the openings are all that is quoted.
         let quoted = answer("kernel modules", &passages, 1);
         assert!(!quoted.contains("NOPASSWD"), "{quoted}");
+    }
+
+    #[test]
+    fn an_introduced_list_is_quoted_item_by_item_up_to_the_next_introduction() {
+        // The parsers write each list item as a paragraph of its own.
+        let text = "Home servers cannot send mail directly. This is because:\n\nPort 25 is blocked.\n\nMail must go via the submission port (587).\n\nSpam filters distrust home addresses.\n\nSend through a relay as follows.\n\n$ relay --port 587";
+        let quoted = answer(
+            "why can home servers not send mail",
+            &corpus_passages(&[text]),
+            1,
+        );
+        let lines: Vec<&str> = quoted.lines().collect();
+        assert_eq!(
+            lines[..5],
+            [
+                "Home servers cannot send mail directly. [1]",
+                "This is because: [1]",
+                "    Port 25 is blocked.",
+                "    Mail must go via the submission port (587).",
+                "    Spam filters distrust home addresses.",
+            ],
+            "{quoted}"
+        );
+        // The list's items are not quoted again; the next introduction brings its own example.
+        assert_eq!(quoted.matches("Port 25").count(), 1, "{quoted}");
+        assert!(quoted.ends_with("[1]\n    $ relay --port 587"), "{quoted}");
     }
 
     #[test]
