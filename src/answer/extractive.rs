@@ -5,14 +5,15 @@
 //! uses, from [`segment::terms`]), each weighted by its inverse document frequency over all the
 //! candidate sentences, so that a word every sentence has counts for little.
 //!
-//! Eight rules, each measured with `adbrag eval --answers` on the dev sets (docs/answers.md),
+//! The rules, each measured with `adbrag eval --answers` on the dev sets (docs/answers.md),
 //! bring the words a question does not share but its answer holds: a table row is one quote, never
 //! cut at a `!` in a cell (`:q! | quit without saving`); a sentence that introduces the paragraph
 //! after it ("… as follows:", "E.g.:", 下列命令) or is followed by a shell session (`$ …`, `# …`)
 //! is quoted with that paragraph, the example that usually holds the command, or with the list of
 //! one-line paragraphs it opens; a sentence followed by a table is quoted with the table; the first
 //! passage, retrieval's best guess, always contributes its best sentence, and its two best examples
-//! when its quotes bring fewer; and each quoted sentence brings the one after it in its paragraph.
+//! when its quotes bring fewer; and each quoted sentence brings the one after it in its paragraph,
+//! each quoted table row the row after it.
 
 use std::collections::HashSet;
 
@@ -207,14 +208,15 @@ pub fn answer(question: &str, passages: &[Passage], max_sentences: usize) -> Str
     }
     // A quoted sentence brings the sentence after it in its paragraph, which often completes it
     // ("… by removing quiet. For the persistent change, edit GRUB_CMDLINE_…"), unless it brings
-    // an example of its own.
+    // an example of its own; a quoted table row brings the row after it (the parsers write each
+    // row as a paragraph of its own), often the package a question describes but does not name.
     let quoted = if matched { chosen.clone() } else { Vec::new() };
     for lead in quoted.into_iter().filter(|c| c.example.is_none()) {
         if let Some(next) = candidates
             .iter()
             .find(|c| c.passage == lead.passage && c.position == lead.position + 1 && !c.question)
-            && next.paragraph == lead.paragraph
-            && !next.row
+            && ((next.paragraph == lead.paragraph && !next.row)
+                || (lead.row && next.row && next.paragraph <= lead.paragraph + 1))
             && keys.insert(next.key.as_str())
         {
             chosen.push(next);
@@ -1037,6 +1039,15 @@ mod tests {
             answer("quit without saving", &passages, 1),
             ":q! | quit without saving the file [1]"
         );
+        // A quoted row brings the row after it, in one paragraph or, as the parsers write
+        // tables, in the next; a row never brings a sentence, nor a sentence a row.
+        let text = "package | use\n\nunpaper | clean scanned pages for OCR\n\ntesseract-ocr | OCR scanned pages to text\n\nOther tools exist.";
+        assert_eq!(
+            answer("clean scanned pages", &corpus_passages(&[text]), 1),
+            "unpaper | clean scanned pages for OCR [1]\ntesseract-ocr | OCR scanned pages to text [1]"
+        );
+        let quoted = answer("OCR text", &corpus_passages(&[text]), 1);
+        assert_eq!(quoted, "tesseract-ocr | OCR scanned pages to text [1]");
     }
 
     #[test]
