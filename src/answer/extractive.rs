@@ -62,8 +62,9 @@ struct Candidate {
     question: bool,
     /// A table row ("a | b | c"): never brought along as the sentence after another.
     row: bool,
-    /// The paragraph after this sentence's, when this sentence is the last of its own and
-    /// introduces it ("… as follows:", "E.g.:", "使用下列命令"): quoted with it.
+    /// What follows this sentence, when it is the last of its paragraph and introduces it ("… as
+    /// follows:", "E.g.:", "使用下列命令", a shell session, a list of one-line paragraphs) or
+    /// stands before a table: quoted with it.
     example: Option<String>,
     /// How many paragraphs after its own the example quotes whole: their sentences are not quoted
     /// again on their own.
@@ -72,8 +73,8 @@ struct Candidate {
 
 /// The local, model-free answer: the passages' sentences that best match the question, quoted
 /// with their `[n]` markers, one per line, at most `max_sentences` of them (each with the sentence
-/// after it in its paragraph, or the example or table it introduces), and the first passage's best
-/// example when none of those brings one, in passage order.
+/// after it in its paragraph, or the example or table it introduces), and the first passage's two
+/// best examples when fewer of those come from it, in passage order.
 ///
 /// A sentence that is itself a question is never quoted: when it matches, the sentence after it
 /// (its answer, in an FAQ) takes its match.
@@ -175,9 +176,6 @@ pub fn answer(question: &str, passages: &[Passage], max_sentences: usize) -> Str
             chosen.push(candidate);
         }
     }
-    // The first passage's example (a command, a table) usually holds what the question asks for
-    // in words it does not share: when no quoted sentence of that passage brings one, the
-    // sentence that does and best matches the question (the earliest of equals) is quoted too.
     // The first passage's examples (commands, tables, lists) usually hold what the question asks
     // for in words it does not share: until [`LEAD_EXAMPLES`] of them are quoted, its sentence
     // that brings one and best matches the question (the earliest of equals) is quoted too.
