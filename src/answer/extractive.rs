@@ -118,12 +118,9 @@ pub fn answer(question: &str, passages: &[Passage], max_sentences: usize) -> Str
             matches[i] = matches[i].max(matches[i - 1]);
         }
     }
-    // Every sentence's match, before the unmatched are dropped: the first passage's example is
-    // chosen by it.
-    let all_matches = matches.clone();
     let mut scored: Vec<(f64, &Candidate)> = candidates
         .iter()
-        .zip(matches)
+        .zip(matches.iter().copied())
         .filter(|(candidate, matched)| !candidate.question && *matched > 0.0)
         .map(|(candidate, matched)| {
             let bonus = EARLY_PASSAGE_BONUS / (candidate.passage + 1) as f64;
@@ -188,7 +185,7 @@ pub fn answer(question: &str, passages: &[Passage], max_sentences: usize) -> Str
     {
         let best = candidates
             .iter()
-            .zip(&all_matches)
+            .zip(&matches)
             .filter(|(c, _)| {
                 c.passage == 0
                     && c.example.is_some()
@@ -264,12 +261,8 @@ fn candidates(passages: &[Passage]) -> Vec<Candidate> {
                 let length = sentence.chars().count();
                 let markdown_heading = sentence.starts_with('#');
                 // "E.g.:" after a sentence: the sentence before it brings the example.
-                let is_trailer = u > 0
-                    && u + 1 == units.len()
-                    && length <= MAX_TRAILER_CHARS
-                    && introduces(sentence);
                 if length < MIN_SENTENCE_CHARS
-                    || is_trailer
+                    || (u > 0 && u + 1 == units.len() && is_trailer(sentence))
                     || key.is_empty()
                     || markdown_heading
                     || headings.contains(&key)
@@ -280,27 +273,28 @@ fn candidates(passages: &[Passage]) -> Vec<Candidate> {
                 // "… can be set up by creating "x". E.g.:" ends in a trailer that is not a
                 // sentence of its own; the sentence before it introduces what follows.
                 let rest = &units[u + 1..];
-                let trailer = rest.len() == 1
-                    && rest[0].chars().count() <= MAX_TRAILER_CHARS
-                    && introduces(&rest[0]);
+                let trailer = rest.len() == 1 && is_trailer(&rest[0]);
                 let next = paragraphs.get(p + 1).map(Vec::as_slice);
                 let introduced = trailer
                     || (rest.is_empty() && (introduces(sentence) || next.is_some_and(is_command)));
                 // A sentence that ends its paragraph before a table brings the table, whether or
                 // not it announces it: rows are lines of their own, which no question's words
                 // reach but the ones they share with a cell.
-                let table = table_after(&paragraphs[p + 1..]);
-                let (example, example_paragraphs) =
-                    if (trailer || rest.is_empty()) && !is_row(sentence) && !table.is_empty() {
-                        quote_example(table)
-                    } else if introduced {
-                        // A session or list cut short still covers its first paragraph.
-                        let (quoted, shown) = quote_example(example_after(&paragraphs[p + 1..]));
-                        let floor = usize::from(quoted.is_some());
-                        (quoted, shown.max(floor))
-                    } else {
-                        (None, 0)
-                    };
+                let table = if (trailer || rest.is_empty()) && !is_row(sentence) {
+                    table_after(&paragraphs[p + 1..])
+                } else {
+                    &[]
+                };
+                let (example, example_paragraphs) = if !table.is_empty() {
+                    quote_example(table)
+                } else if introduced {
+                    // A session or list cut short still covers its first paragraph.
+                    let (quoted, shown) = quote_example(example_after(&paragraphs[p + 1..]));
+                    let floor = usize::from(quoted.is_some());
+                    (quoted, shown.max(floor))
+                } else {
+                    (None, 0)
+                };
                 candidates.push(Candidate {
                     passage: index,
                     position,
@@ -323,6 +317,12 @@ fn candidates(passages: &[Passage]) -> Vec<Candidate> {
 /// Longest trailer after an introducing sentence ("E.g.:", "例如：") that still lets it bring the
 /// example that follows, in characters.
 const MAX_TRAILER_CHARS: usize = 12;
+
+/// A short unit that only announces what follows ("E.g.:", "例如："): after a sentence, it is
+/// no quote of its own, and the sentence before it brings the example.
+fn is_trailer(unit: &str) -> bool {
+    unit.chars().count() <= MAX_TRAILER_CHARS && introduces(unit)
+}
 
 /// Most lines of an example quoted with the sentence that introduces it.
 const MAX_EXAMPLE_LINES: usize = 8;
