@@ -212,20 +212,29 @@ pub fn hybrid_statement(query: &Query<'_>) -> QueryBuilder<Postgres> {
                     v.similarity, k.score AS keyword_score, ",
     );
     push_fusion(&mut qb, &query.fusion);
+    // The best `top_k` are chosen before chunk and document are read for them (text, OCR pages):
+    // both legs return only chunks they joined to their document in scope, so the join drops
+    // none. Ties end with the chunk id, so one query always ranks the same.
     qb.push(
         " AS score
              FROM vector_leg v FULL OUTER JOIN keyword_leg k ON v.id = k.id,
-                  vector_range vr, keyword_range kr)
+                  vector_range vr, keyword_range kr),
+         best AS (
+             SELECT * FROM fused
+             ORDER BY score DESC, vector_rank NULLS LAST, keyword_rank NULLS LAST, id
+             LIMIT ",
+    )
+    .push_bind(query.top_k)
+    .push(
+        ")
          SELECT c.id AS chunk_id, c.document_id, d.source_uri, d.title, d.version, c.ordinal,
                 c.page_from, c.page_to, c.heading_path, c.text, f.vector_rank, f.keyword_rank,
                 f.similarity, f.keyword_score, f.score,
                 EXISTS (SELECT 1 FROM jsonb_array_elements_text(d.metadata #> '{ocr,pages}') p
                         WHERE p.value::int BETWEEN c.page_from AND c.page_to) AS ocr
-         FROM fused f JOIN chunk c ON c.id = f.id JOIN document d ON d.id = c.document_id
-         ORDER BY f.score DESC, f.vector_rank NULLS LAST, f.keyword_rank NULLS LAST
-         LIMIT ",
-    )
-    .push_bind(query.top_k);
+         FROM best f JOIN chunk c ON c.id = f.id JOIN document d ON d.id = c.document_id
+         ORDER BY f.score DESC, f.vector_rank NULLS LAST, f.keyword_rank NULLS LAST, f.id",
+    );
     qb
 }
 
@@ -291,11 +300,12 @@ fn push_bm25(qb: &mut QueryBuilder<Postgres>, query: &Query<'_>) {
     .push("), ");
     if query.postings_per_term > 0 {
         // A rare term (held by at most `postings_per_term` chunks) is read whole; a common one
-        // contributes its best postings by impact. Every candidate is then scored exactly: a
-        // rare term's postings are all at hand, and a common term's are probed, one primary-key
-        // lookup per (candidate, common term) — OFFSET 0 keeps the planner from turning those
-        // probes into a scan of every posting of the common term. A chunk the bound leaves out
-        // holds only common terms, none of them among its best.
+        // contributes its best postings by impact, with their counts (the impact index carries
+        // them). Every candidate is then scored exactly: a rare term's postings are all at hand,
+        // a common term's best are read with its list, and each (candidate, common term) pair
+        // not read so is probed, one primary-key lookup each — OFFSET 0 keeps the planner from
+        // turning those probes into a scan of every posting of the common term. A chunk the bound
+        // leaves out holds only common terms, none of them among its best.
         let m = query.postings_per_term;
         qb.push(
             "kw_rare AS (
@@ -307,11 +317,9 @@ fn push_bm25(qb: &mut QueryBuilder<Postgres>, query: &Query<'_>) {
         .push(" AND p.collection_id = ")
         .push_bind(query.collection_id)
         .push(
-            "), kw_candidates AS (
-                 SELECT chunk_id FROM kw_rare
-                 UNION
-                 SELECT b.chunk_id FROM kw_terms q CROSS JOIN LATERAL (
-                     SELECT p.chunk_id FROM keyword_posting p
+            "), kw_listed AS (
+                 SELECT b.chunk_id, q.term, b.tf, b.chunk_terms FROM kw_terms q CROSS JOIN LATERAL (
+                     SELECT p.chunk_id, p.tf, p.chunk_terms FROM keyword_posting p
                      WHERE p.collection_id = ",
         )
         .push_bind(query.collection_id)
@@ -320,18 +328,25 @@ fn push_bm25(qb: &mut QueryBuilder<Postgres>, query: &Query<'_>) {
         .push(") b WHERE q.df > ")
         .push_bind(m)
         .push(
-            "), kw_postings AS (
+            "), kw_unread AS (
+                 SELECT k.chunk_id, q.term
+                 FROM (SELECT chunk_id FROM kw_rare UNION SELECT chunk_id FROM kw_listed) k
+                      CROSS JOIN kw_terms q WHERE q.df > ",
+        )
+        .push_bind(m)
+        .push(
+            " EXCEPT SELECT chunk_id, term FROM kw_listed
+             ), kw_postings AS (
                  SELECT chunk_id, term, tf, chunk_terms FROM kw_rare
                  UNION ALL
-                 SELECT k.chunk_id, q.term, p.tf, p.chunk_terms
-                 FROM kw_candidates k CROSS JOIN kw_terms q CROSS JOIN LATERAL (
+                 SELECT chunk_id, term, tf, chunk_terms FROM kw_listed
+                 UNION ALL
+                 SELECT u.chunk_id, u.term, p.tf, p.chunk_terms FROM kw_unread u CROSS JOIN LATERAL (
                      SELECT p.tf, p.chunk_terms FROM keyword_posting p
                      WHERE p.collection_id = ",
         )
         .push_bind(query.collection_id)
-        .push(" AND p.term = q.term AND p.chunk_id = k.chunk_id OFFSET 0) p WHERE q.df > ")
-        .push_bind(m)
-        .push("), ");
+        .push(" AND p.term = u.term AND p.chunk_id = u.chunk_id OFFSET 0) p), ");
     } else {
         qb.push(
             "kw_postings AS (

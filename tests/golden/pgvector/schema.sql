@@ -523,6 +523,16 @@ END $$;
 -- dialect: end
 INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (10, 'roles', true, '\x85bcfdef17d7eb8a2ed69d24fc97606fdefaccec62ac98fd81be66d91e4a6a642d91197302730c5c75e5c8d5de46df0e', 0);
 
+-- ==== migration 0011 impact counts ====
+-- The keyword leg reads a common term's best postings through keyword_posting_impact_idx
+-- (src/store/search.rs). With each posting's count and chunk length in the index, those postings
+-- are scored from the list itself: only the (candidate, term) pairs the lists did not hold are
+-- probed in the primary key. docs/search.md ("Performance") has the measurements.
+DROP INDEX keyword_posting_impact_idx;
+CREATE INDEX keyword_posting_impact_idx ON keyword_posting (collection_id, term, impact DESC)
+    INCLUDE (chunk_id, tf, chunk_terms);
+INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (11, 'impact counts', true, '\x21968126ddbf44fad76d2ae291556d0168c47aeffe0b131fd263ce6845415f4278044bfbd6e77f4f2fdadf6b85c6f352', 0);
+
 -- ==== after the migrations ====
 INSERT INTO schema_dialect (dialect) SELECT 'pgvector' WHERE NOT EXISTS (SELECT 1 FROM schema_dialect);
 CREATE TABLE IF NOT EXISTS chunk_vector_384 (

@@ -6,18 +6,21 @@ WITH kw_stats AS (
              WHERE t.collection_id = $2 AND t.term = ANY($3::text[]) ORDER BY idf DESC, t.term LIMIT $4), kw_rare AS (
                  SELECT p.chunk_id, p.term, p.tf, p.chunk_terms
                  FROM kw_terms q JOIN keyword_posting p ON p.term = q.term
-                 WHERE q.df <= $5 AND p.collection_id = $6), kw_candidates AS (
-                 SELECT chunk_id FROM kw_rare
-                 UNION
-                 SELECT b.chunk_id FROM kw_terms q CROSS JOIN LATERAL (
-                     SELECT p.chunk_id FROM keyword_posting p
-                     WHERE p.collection_id = $7 AND p.term = q.term ORDER BY p.impact DESC LIMIT $8) b WHERE q.df > $9), kw_postings AS (
+                 WHERE q.df <= $5 AND p.collection_id = $6), kw_listed AS (
+                 SELECT b.chunk_id, q.term, b.tf, b.chunk_terms FROM kw_terms q CROSS JOIN LATERAL (
+                     SELECT p.chunk_id, p.tf, p.chunk_terms FROM keyword_posting p
+                     WHERE p.collection_id = $7 AND p.term = q.term ORDER BY p.impact DESC LIMIT $8) b WHERE q.df > $9), kw_unread AS (
+                 SELECT k.chunk_id, q.term
+                 FROM (SELECT chunk_id FROM kw_rare UNION SELECT chunk_id FROM kw_listed) k
+                      CROSS JOIN kw_terms q WHERE q.df > $10 EXCEPT SELECT chunk_id, term FROM kw_listed
+             ), kw_postings AS (
                  SELECT chunk_id, term, tf, chunk_terms FROM kw_rare
                  UNION ALL
-                 SELECT k.chunk_id, q.term, p.tf, p.chunk_terms
-                 FROM kw_candidates k CROSS JOIN kw_terms q CROSS JOIN LATERAL (
+                 SELECT chunk_id, term, tf, chunk_terms FROM kw_listed
+                 UNION ALL
+                 SELECT u.chunk_id, u.term, p.tf, p.chunk_terms FROM kw_unread u CROSS JOIN LATERAL (
                      SELECT p.tf, p.chunk_terms FROM keyword_posting p
-                     WHERE p.collection_id = $10 AND p.term = q.term AND p.chunk_id = k.chunk_id OFFSET 0) p WHERE q.df > $11), kw_scored AS (
+                     WHERE p.collection_id = $11 AND p.term = u.term AND p.chunk_id = u.chunk_id OFFSET 0) p), kw_scored AS (
              SELECT p.chunk_id, sum(q.idf * p.tf * ($12::float8 + 1) / (p.tf + $13::float8 * (1 - $14::float8 + $15::float8 * p.chunk_terms / s.mean_length))) AS score
              FROM kw_postings p JOIN kw_terms q ON q.term = p.term, kw_stats s
              GROUP BY p.chunk_id),
@@ -40,12 +43,15 @@ WITH kw_stats AS (
              SELECT coalesce(v.id, k.id) AS id, v.rank AS vector_rank, k.rank AS keyword_rank,
                     v.similarity, k.score AS keyword_score, coalesce($31::float8 / ($32::float8 + v.rank), 0) + coalesce($33::float8 / ($34::float8 + k.rank), 0) AS score
              FROM vector_leg v FULL OUTER JOIN keyword_leg k ON v.id = k.id,
-                  vector_range vr, keyword_range kr)
+                  vector_range vr, keyword_range kr),
+         best AS (
+             SELECT * FROM fused
+             ORDER BY score DESC, vector_rank NULLS LAST, keyword_rank NULLS LAST, id
+             LIMIT $35)
          SELECT c.id AS chunk_id, c.document_id, d.source_uri, d.title, d.version, c.ordinal,
                 c.page_from, c.page_to, c.heading_path, c.text, f.vector_rank, f.keyword_rank,
                 f.similarity, f.keyword_score, f.score,
                 EXISTS (SELECT 1 FROM jsonb_array_elements_text(d.metadata #> '{ocr,pages}') p
                         WHERE p.value::int BETWEEN c.page_from AND c.page_to) AS ocr
-         FROM fused f JOIN chunk c ON c.id = f.id JOIN document d ON d.id = c.document_id
-         ORDER BY f.score DESC, f.vector_rank NULLS LAST, f.keyword_rank NULLS LAST
-         LIMIT $35;
+         FROM best f JOIN chunk c ON c.id = f.id JOIN document d ON d.id = c.document_id
+         ORDER BY f.score DESC, f.vector_rank NULLS LAST, f.keyword_rank NULLS LAST, f.id;
