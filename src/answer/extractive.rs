@@ -266,7 +266,6 @@ fn candidates(passages: &[Passage]) -> Vec<Candidate> {
                     || key.is_empty()
                     || markdown_heading
                     || headings.contains(&key)
-                    || looks_like_heading(sentence)
                 {
                     continue;
                 }
@@ -275,6 +274,13 @@ fn candidates(passages: &[Passage]) -> Vec<Candidate> {
                 let rest = &units[u + 1..];
                 let trailer = rest.len() == 1 && is_trailer(&rest[0]);
                 let next = paragraphs.get(p + 1).map(Vec::as_slice);
+                // A short line without closing punctuation is a heading, unless it announces the
+                // session after it ("尝试下列例子", "Try the following").
+                if looks_like_heading(sentence)
+                    && !(rest.is_empty() && introduces(sentence) && next.is_some_and(is_command))
+                {
+                    continue;
+                }
                 let introduced = trailer
                     || (rest.is_empty() && (introduces(sentence) || next.is_some_and(is_command)));
                 // A sentence that ends its paragraph before a table brings the table, whether or
@@ -354,6 +360,7 @@ fn is_command(paragraph: &[&str]) -> bool {
     let first = paragraph.first().map_or("", |line| line.trim_start());
     first.starts_with("$ ")
         || first.starts_with("```")
+        || first.starts_with("#!")
         || first
             .strip_prefix("# ")
             .is_some_and(|command| command.starts_with(|c: char| c.is_ascii_lowercase()))
@@ -417,7 +424,7 @@ fn quote_example(paragraphs: &[Vec<&str>]) -> (Option<String>, usize) {
 
 /// The table that opens `following` (the paragraphs after a sentence's): its caption ("Table
 /// 5.2. …", "表 8.1. …") if it has one, then each paragraph whose every line has cells, up to the
-/// first that has not. Empty when no row follows.
+/// first that has not, and a shell session right after them. Empty when no row follows.
 fn table_after<'a, 'p>(following: &'p [Vec<&'a str>]) -> &'p [Vec<&'a str>] {
     let captioned = following
         .first()
@@ -430,7 +437,11 @@ fn table_after<'a, 'p>(following: &'p [Vec<&'a str>]) -> &'p [Vec<&'a str>] {
     if rows == 0 {
         &[]
     } else {
-        &following[..start + rows]
+        // A session right after the rows shows their values in use ("# nice -19 top").
+        let session = following
+            .get(start + rows)
+            .is_some_and(|paragraph| is_command(paragraph));
+        &following[..start + rows + usize::from(session)]
     }
 }
 
@@ -1046,6 +1057,36 @@ mod tests {
         );
         let quoted = answer("OCR text", &corpus_passages(&[text]), 1);
         assert_eq!(quoted, "tesseract-ocr | OCR scanned pages to text [1]");
+    }
+
+    #[test]
+    fn sessions_are_found_after_a_short_announcement_a_table_and_a_shebang() {
+        // A short line without closing punctuation is a heading, unless it announces a session.
+        let text =
+            "命名管道是一个像管道一样的文件。\n\n尝试下列例子\n\n$ mkfifo mypipe\n$ cat mypipe";
+        let quoted = answer("命名管道", &corpus_passages(&[text]), 1);
+        assert!(
+            quoted.contains("尝试下列例子 [1]\n    $ mkfifo mypipe\n    $ cat mypipe"),
+            "{quoted}"
+        );
+        let text = "命名管道是一个像管道一样的文件。\n\n下列例子\n\n它从另一端出来。";
+        let quoted = answer("命名管道", &corpus_passages(&[text]), 1);
+        assert!(!quoted.contains("下列例子"), "{quoted}");
+        // A session right after a table's rows comes with the table.
+        let text = "进程的调度优先级是被一个进程优先级值控制。\n\n表 9.9. 调度优先级值列表\n\n19 | 最低优先级进程\n\n-20 | 最高优先级进程\n\n# nice -19 top\n\n小心使用这个命令。";
+        let quoted = answer("调度优先级", &corpus_passages(&[text]), 1);
+        assert!(
+            quoted.contains("    -20 | 最高优先级进程\n    # nice -19 top"),
+            "{quoted}"
+        );
+        assert!(!quoted.contains("小心"), "{quoted}");
+        // A script opens with its shebang.
+        let text = "Here is a script that converts the file names.\n\n#!/bin/sh\nfor x in *; do mv \"$x\" \"$(echo \"$x\" | iconv -t utf-8)\"; done";
+        let quoted = answer("convert file names", &corpus_passages(&[text]), 1);
+        assert!(
+            quoted.contains("\n    #!/bin/sh\n    for x in *"),
+            "{quoted}"
+        );
     }
 
     #[test]
