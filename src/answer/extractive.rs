@@ -18,7 +18,7 @@
 use std::collections::HashSet;
 
 use super::context::Passage;
-use crate::text::{segment, sentence};
+use crate::text::{script::is_han, segment, sentence};
 
 /// Shortest sentence quoted, in characters: shorter ones are list numbers and stray labels.
 const MIN_SENTENCE_CHARS: usize = 3;
@@ -498,8 +498,9 @@ fn units(paragraph: &[&str]) -> Vec<String> {
     out
 }
 
-/// Longest line without closing punctuation that still counts as a sentence rather than a heading.
-const MAX_HEADING_CHARS: usize = 24;
+/// Widest line without closing punctuation that is taken for a heading rather than a sentence, in
+/// columns: a Han character is two ("Securing the root password", "5.1.2. 网络接口名称").
+const MAX_HEADING_COLUMNS: usize = 40;
 
 /// A short line with no closing punctuation and no table cells: a heading of a chunk merged into
 /// the passage ("二、公司福利年假", "Carry-over"), whose words match the question as well as the
@@ -524,7 +525,11 @@ fn looks_like_heading(sentence: &str) -> bool {
                 | '」'
         )
     });
-    !closed && !sentence.contains('|') && sentence.chars().count() <= MAX_HEADING_CHARS
+    let columns: usize = sentence
+        .chars()
+        .map(|c| if is_han(c) { 2 } else { 1 })
+        .sum();
+    !closed && !sentence.contains('|') && columns <= MAX_HEADING_COLUMNS
 }
 
 /// Splits `text` into sentences by the rules the chunker cuts chunks by ([`sentence::sentences`]:
@@ -616,6 +621,17 @@ mod tests {
         let text = answer("福利年假有几天？", &passages, 3);
         assert_eq!(text, "在法定年假之外，公司每年额外给予 5 天福利年假。 [1]");
         assert!(looks_like_heading("Carry-over"));
+        // Widths in columns, a Han character two: a long English heading is still one, a Chinese
+        // list item of the same characters' count is not.
+        assert!(looks_like_heading(
+            "Undeleting deleted but still open files"
+        ));
+        assert!(!looks_like_heading(
+            "差分传输算法只会发送源文件与已存在的目标文件之间的差异部分"
+        ));
+        assert!(!looks_like_heading(
+            "One can avoid having to remember passwords for remote systems"
+        ));
         assert!(!looks_like_heading("Leave expires in March."));
         assert!(!looks_like_heading("| 满 1 年不满 10 年 | 5 天 |"));
     }
