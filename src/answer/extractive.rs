@@ -11,7 +11,7 @@
 //! after it ("… as follows:", "E.g.:", 下列命令) or is followed by a shell session (`$ …`, `# …`)
 //! is quoted with that paragraph, the example that usually holds the command, or with the list of
 //! one-line paragraphs it opens; a sentence followed by a table is quoted with the table; the first
-//! passage, retrieval's best guess, always contributes its best sentence, and its two best examples
+//! passage, retrieval's best guess, always contributes its best sentence, and its three best examples
 //! when its quotes bring fewer; and each quoted sentence brings the one after it in its paragraph,
 //! each quoted table row the row after it.
 
@@ -34,7 +34,7 @@ const CUT_LOOKBACK_CHARS: usize = 60;
 const EARLY_PASSAGE_BONUS: f64 = 0.1;
 
 /// How many examples the first passage contributes at least, when it has them.
-const LEAD_EXAMPLES: usize = 2;
+const LEAD_EXAMPLES: usize = 3;
 
 /// In the fallback, how many passages contribute their first sentence.
 const FALLBACK_PASSAGES: usize = 2;
@@ -73,7 +73,7 @@ struct Candidate {
 
 /// The local, model-free answer: the passages' sentences that best match the question, quoted
 /// with their `[n]` markers, one per line, at most `max_sentences` of them (each with the sentence
-/// after it in its paragraph, or the example or table it introduces), and the first passage's two
+/// after it in its paragraph, or the example or table it introduces), and the first passage's three
 /// best examples when fewer of those come from it, in passage order.
 ///
 /// A sentence that is itself a question is never quoted: when it matches, the sentence after it
@@ -1008,8 +1008,8 @@ mod tests {
     }
 
     #[test]
-    fn the_first_passage_brings_its_two_best_examples_when_its_quotes_bring_none() {
-        let first = "The password of a user is asked by sudo.\n\nTo let a user run sudo without it, add a line as follows.\n\n# echo \"penguin ALL=(ALL) NOPASSWD:ALL\" >> /etc/sudoers\n\nTo check a file, run visudo as follows.\n\n# visudo -c\n\nTo read the manual, run man as follows.\n\n$ man sudoers";
+    fn the_first_passage_brings_its_three_best_examples_when_its_quotes_bring_none() {
+        let first = "The password of a user is asked by sudo.\n\nTo let a user run sudo without it, add a line as follows.\n\n# echo \"penguin ALL=(ALL) NOPASSWD:ALL\" >> /etc/sudoers\n\nTo check a file, run visudo as follows.\n\n# visudo -c\n\nTo read the manual, run man as follows.\n\n$ man sudoers\n\nTo see the log, run journalctl as follows.\n\n$ journalctl -t sudo";
         let second = "A user password is asked by sudo, and by su for root.";
         let passages = corpus_passages(&[first, second]);
         let quoted = answer("sudo asked the user password", &passages, 1);
@@ -1017,13 +1017,14 @@ mod tests {
             quoted.starts_with("The password of a user is asked by sudo. [1]"),
             "{quoted}"
         );
-        // The two that match best (one of them shares no word: the earliest of equals).
+        // The three that match best (two of them share no word: the earliest of equals).
         assert!(
             quoted.contains("\n    # echo \"penguin ALL=(ALL) NOPASSWD:ALL\" >> /etc/sudoers"),
             "{quoted}"
         );
         assert!(quoted.contains("\n    # visudo -c"), "{quoted}");
-        assert!(!quoted.contains("man sudoers"), "{quoted}");
+        assert!(quoted.contains("\n    $ man sudoers"), "{quoted}");
+        assert!(!quoted.contains("journalctl"), "{quoted}");
         // Not in the fallback, where no sentence matches: the openings are all that is quoted.
         let quoted = answer("kernel modules", &passages, 1);
         assert!(!quoted.contains("NOPASSWD"), "{quoted}");
