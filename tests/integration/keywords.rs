@@ -1,7 +1,8 @@
 //! The BM25 keyword leg against a real PostgreSQL: the statistics follow every write, replace and
 //! delete in the same transaction (and forget a removed document's terms), concurrent writers that
 //! share terms never deadlock, ranking weighs rare terms and chunk length as BM25 does, old chunks
-//! are re-derived by migrate, and queries the leg cannot use get an answer that says so.
+//! are re-derived by migrate, bounded candidates are scored exactly, and queries the leg cannot
+//! use get an answer that says so.
 
 use std::sync::Arc;
 
@@ -287,6 +288,67 @@ async fn a_rare_term_outweighs_a_common_one_repeated() {
 
     assert_eq!(hits[0].source_uri, "file:///disk.txt", "{hits:#?}");
     assert!(hits[0].keyword_score > hits[1].keyword_score);
+}
+
+#[tokio::test]
+async fn bounded_candidates_are_scored_exactly_from_lists_and_probes() {
+    let db = TestDb::migrated().await;
+    let c = collection(&db, "bounded").await;
+    // "kernel" and "module" are in every chunk, with counts and lengths that differ, so each has
+    // more postings than the bound; "firmware" is rare and read whole. With 3 postings per term a
+    // candidate comes from a common term's list (its counts read there), from the rare term, or
+    // from both lists, and what no list held is probed.
+    for i in 0..12usize {
+        let kernel = "kernel ".repeat(1 + i % 4);
+        let module = "module ".repeat(1 + (i * 7) % 5);
+        let filler = "text ".repeat(i % 6);
+        let firmware = if i % 5 == 0 { "firmware" } else { "" };
+        write(
+            &db,
+            &c,
+            &format!("file:///{i}.txt"),
+            1,
+            &format!("{kernel}{module}{filler}{firmware}"),
+        )
+        .await;
+    }
+    let terms = segment::terms("kernel module firmware");
+    let all = search::Query {
+        top_k: 12,
+        ..query(&c, &terms)
+    };
+    let exhaustive = search::hybrid(&db.pool, &all).await.unwrap();
+    assert_eq!(exhaustive.len(), 12, "{exhaustive:#?}");
+    let bounded = search::hybrid(
+        &db.pool,
+        &search::Query {
+            postings_per_term: 3,
+            ..all
+        },
+    )
+    .await
+    .unwrap();
+
+    // Fewer candidates, each with its exact score: every common term counted once.
+    assert!(bounded.len() < exhaustive.len(), "{bounded:#?}");
+    for hit in &bounded {
+        let exact = exhaustive
+            .iter()
+            .find(|e| e.chunk_id == hit.chunk_id)
+            .unwrap_or_else(|| panic!("{} is not among the exhaustive hits", hit.source_uri));
+        let (got, want) = (hit.keyword_score.unwrap(), exact.keyword_score.unwrap());
+        assert!(
+            (got - want).abs() < 1e-9,
+            "{}: {got} != {want}",
+            hit.source_uri
+        );
+    }
+    // The chunks holding the rare term lead both rankings, in the same order.
+    let uris = |hits: &[Hit]| -> Vec<String> {
+        hits.iter().take(3).map(|h| h.source_uri.clone()).collect()
+    };
+    assert_eq!(uris(&bounded), uris(&exhaustive));
+    assert!(exhaustive[..3].iter().all(|h| h.text.contains("firmware")));
 }
 
 #[tokio::test]
