@@ -11,9 +11,9 @@
 //! after it ("… as follows:", "E.g.:", 下列命令) or is followed by a shell session (`$ …`, `# …`)
 //! is quoted with that paragraph, the example that usually holds the command, or with the list of
 //! one-line paragraphs it opens; a sentence followed by a table is quoted with the table; the first
-//! passage, retrieval's best guess, always contributes its best sentence, and its three best examples
-//! when its quotes bring fewer; and each quoted sentence brings the one after it in its paragraph,
-//! each quoted table row the row after it.
+//! passage, retrieval's best guess, always contributes its best sentence, and its three best
+//! examples when its quotes bring fewer; and each quoted sentence brings the one after it in its
+//! paragraph, each quoted table row the row after it.
 
 use std::collections::HashSet;
 
@@ -73,8 +73,8 @@ struct Candidate {
 
 /// The local, model-free answer: the passages' sentences that best match the question, quoted
 /// with their `[n]` markers, one per line, at most `max_sentences` of them (each with the sentence
-/// after it in its paragraph, or the example or table it introduces), and the first passage's three
-/// best examples when fewer of those come from it, in passage order.
+/// after it in its paragraph, or the example or table it introduces), and the first passage's
+/// three best examples when fewer of those come from it, in passage order.
 ///
 /// A sentence that is itself a question is never quoted: when it matches, the sentence after it
 /// (its answer, in an FAQ) takes its match.
@@ -621,8 +621,8 @@ mod tests {
         let text = answer("福利年假有几天？", &passages, 3);
         assert_eq!(text, "在法定年假之外，公司每年额外给予 5 天福利年假。 [1]");
         assert!(looks_like_heading("Carry-over"));
-        // Widths in columns, a Han character two: a long English heading is still one, a Chinese
-        // list item of the same characters' count is not.
+        // Widths in columns, a Han character two: a long English heading is still one; a Chinese
+        // list item with fewer characters but more columns is not, nor is a long English line.
         assert!(looks_like_heading(
             "Undeleting deleted but still open files"
         ));
