@@ -31,7 +31,7 @@ use super::script::is_han;
 
 /// Bumped whenever a rule above changes the terms of some text: chunks stored with an older
 /// version are re-derived by `adbrag migrate`.
-pub const ANALYZER_VERSION: i16 = 1;
+pub const ANALYZER_VERSION: i16 = 2;
 
 static ENGLISH: LazyLock<Stemmer> = LazyLock::new(|| Stemmer::create(Algorithm::English));
 
@@ -55,7 +55,8 @@ const ENGLISH_STOP_WORDS: &[&str] = &[
 ];
 
 /// Chinese particles, pronouns, connectives and question words: a one-character run or a bigram
-/// that is one of these is not a term.
+/// that is one of these is not a term. Runs are cut into bigrams, so a longer word is listed by
+/// its bigrams (为什么 as 为什 and 什么).
 #[rustfmt::skip]
 const CHINESE_STOP_WORDS: &[&str] = &[
     "的", "地", "得", "了", "着", "过", "是", "在", "和", "与", "及", "或", "而", "也", "都", "就",
@@ -63,7 +64,7 @@ const CHINESE_STOP_WORDS: &[&str] = &[
     "对", "从", "向", "以", "于", "为", "个", "吗", "呢", "吧", "啊", "呀", "哦", "么", "所", "等",
     "则", "即", "但", "并", "且", "我们", "你们", "他们", "她们", "它们", "这个", "那个", "这些",
     "那些", "一个", "以及", "或者", "因为", "所以", "如果", "但是", "而且", "并且", "然后",
-    "什么", "怎么", "怎样", "如何", "哪些", "为什么",
+    "什么", "怎么", "怎样", "如何", "哪些", "为什",
 ];
 
 /// The terms a text is indexed by, space-separated, in order, repeats kept (BM25 counts them). The
@@ -296,6 +297,9 @@ mod tests {
                 .all(|t| t == "it")
         );
         assert!(terms("what is the").is_empty());
+        // A question word of three characters, listed by its bigrams.
+        assert!(terms("为什么").is_empty());
+        assert_eq!(terms("为什么磁盘"), ["磁盘"]);
     }
 
     #[test]
