@@ -274,15 +274,14 @@ fn candidates(passages: &[Passage]) -> Vec<Candidate> {
                 let rest = &units[u + 1..];
                 let trailer = rest.len() == 1 && is_trailer(&rest[0]);
                 let next = paragraphs.get(p + 1).map(Vec::as_slice);
+                let announces = rest.is_empty() && introduces(sentence);
+                let before_session = rest.is_empty() && next.is_some_and(is_command);
                 // A short line without closing punctuation is a heading, unless it announces the
                 // session after it ("尝试下列例子", "Try the following").
-                if looks_like_heading(sentence)
-                    && !(rest.is_empty() && introduces(sentence) && next.is_some_and(is_command))
-                {
+                if looks_like_heading(sentence) && !(announces && before_session) {
                     continue;
                 }
-                let introduced = trailer
-                    || (rest.is_empty() && (introduces(sentence) || next.is_some_and(is_command)));
+                let introduced = trailer || announces || before_session;
                 // A sentence that ends its paragraph before a table brings the table, whether or
                 // not it announces it: rows are lines of their own, which no question's words
                 // reach but the ones they share with a cell.
