@@ -12,7 +12,8 @@
 //! is quoted with that paragraph, the example that usually holds the command, or with the list of
 //! one-line paragraphs it opens; a sentence followed by a table is quoted with the table; the first
 //! passage, retrieval's best guess, always contributes its best sentence, and its three best
-//! examples when its quotes bring fewer; and each quoted sentence brings the one after it in its
+//! examples when its quotes bring fewer, and a later passage among the first three whose heading
+//! names the question better brings two; and each quoted sentence brings the one after it in its
 //! paragraph, each quoted table row the row after it.
 
 use std::collections::HashSet;
@@ -35,6 +36,14 @@ const EARLY_PASSAGE_BONUS: f64 = 0.1;
 
 /// How many examples the first passage contributes at least, when it has them.
 const LEAD_EXAMPLES: usize = 3;
+
+/// How many examples the passage whose heading best names the question contributes at least, when
+/// that is not the first passage ([`heading_lead`]).
+const HEADING_EXAMPLES: usize = 2;
+
+/// Among how many of the first passages that passage is looked for: retrieval's later passages are
+/// too often a heading's chance match.
+const HEADING_PASSAGES: usize = 3;
 
 /// In the fallback, how many passages contribute their first sentence.
 const FALLBACK_PASSAGES: usize = 2;
@@ -175,31 +184,41 @@ pub fn answer(question: &str, passages: &[Passage], max_sentences: usize) -> Str
     }
     // The first passage's examples (commands, tables, lists) usually hold what the question asks
     // for in words it does not share: until [`LEAD_EXAMPLES`] of them are quoted, its sentence
-    // that brings one and best matches the question (the earliest of equals) is quoted too.
-    while matched
-        && chosen
-            .iter()
-            .filter(|c| c.passage == 0 && c.example.is_some())
-            .count()
-            < LEAD_EXAMPLES
-    {
-        let best = candidates
-            .iter()
-            .zip(&matches)
-            .filter(|(c, _)| {
-                c.passage == 0
-                    && c.example.is_some()
-                    && !c.question
-                    && !keys.contains(c.key.as_str())
-            })
-            .max_by(|(a, a_match), (b, b_match)| {
-                a_match.total_cmp(b_match).then(b.position.cmp(&a.position))
-            });
-        let Some((candidate, _)) = best else {
-            break;
-        };
-        keys.insert(candidate.key.as_str());
-        chosen.push(candidate);
+    // that brings one and best matches the question (the earliest of equals) is quoted too. So is
+    // the example of the passage whose heading names the question best, when that is a later
+    // passage's: the section titled "Finding all hard links" holds the command for a question
+    // about hard links even when retrieval ranked a broader section first.
+    if matched {
+        let headed = heading_lead(passages, &weights);
+        let leads = [(0, LEAD_EXAMPLES)]
+            .into_iter()
+            .chain(headed.map(|p| (p, HEADING_EXAMPLES)));
+        for (lead, wanted) in leads {
+            while chosen
+                .iter()
+                .filter(|c| c.passage == lead && c.example.is_some())
+                .count()
+                < wanted
+            {
+                let best = candidates
+                    .iter()
+                    .zip(&matches)
+                    .filter(|(c, _)| {
+                        c.passage == lead
+                            && c.example.is_some()
+                            && !c.question
+                            && !keys.contains(c.key.as_str())
+                    })
+                    .max_by(|(a, a_match), (b, b_match)| {
+                        a_match.total_cmp(b_match).then(b.position.cmp(&a.position))
+                    });
+                let Some((candidate, _)) = best else {
+                    break;
+                };
+                keys.insert(candidate.key.as_str());
+                chosen.push(candidate);
+            }
+        }
     }
     // A quoted sentence brings the sentence after it in its paragraph, which often completes it
     // ("… by removing quiet. For the persistent change, edit GRUB_CMDLINE_…"), unless it brings
@@ -243,6 +262,33 @@ pub fn answer(question: &str, passages: &[Passage], max_sentences: usize) -> Str
         }
     }
     out
+}
+
+/// The passage, second to [`HEADING_PASSAGES`]th, whose last heading holds the most of the
+/// question's term weight (the earliest of equals), when that is more than the first passage's
+/// heading holds; none otherwise.
+fn heading_lead(passages: &[Passage], weights: &[(&str, f64)]) -> Option<usize> {
+    let matched: Vec<f64> = passages
+        .iter()
+        .map(|passage| {
+            let heading = passage.heading_path.last().map_or("", String::as_str);
+            let terms = segment::terms(heading);
+            weights
+                .iter()
+                .filter(|(term, _)| terms.iter().any(|t| t == term))
+                .map(|(_, weight)| weight)
+                .sum()
+        })
+        .collect();
+    let first = matched.first().copied().unwrap_or(0.0);
+    matched
+        .iter()
+        .enumerate()
+        .skip(1)
+        .take(HEADING_PASSAGES - 1)
+        .filter(|(_, m)| **m > first)
+        .max_by(|(a, a_m), (b, b_m)| a_m.total_cmp(b_m).then(b.cmp(a)))
+        .map(|(p, _)| p)
 }
 
 /// Every quotable sentence of every passage, in passage and text order. A sentence that is one of
@@ -1027,6 +1073,26 @@ mod tests {
         // Not in the fallback, where no sentence matches: the openings are all that is quoted.
         let quoted = answer("kernel modules", &passages, 1);
         assert!(!quoted.contains("NOPASSWD"), "{quoted}");
+    }
+
+    #[test]
+    fn a_later_passage_whose_heading_names_the_question_brings_its_examples() {
+        let mut passages = corpus_passages(&[
+            "There are two ways to link a file to another name.\n\nA hard link is made as follows.\n\n$ ln foo bar",
+            "Files that are hard links share an inode number. Search by it as follows.\n\n# find /path/to/mount/point -xdev -inum 2738404",
+        ]);
+        passages[0].heading_path = vec!["1.2.7. Links".into()];
+        passages[1].heading_path = vec!["9.8.11. Searching for hard links".into()];
+        let quoted = answer("how do I find all hard links of a file", &passages, 1);
+        assert!(
+            quoted.contains("\n    # find /path/to/mount/point -xdev -inum 2738404"),
+            "{quoted}"
+        );
+        // The first passage's heading as good: only its own examples are brought.
+        passages[0].heading_path = vec!["1.2.7. Hard links".into()];
+        let quoted = answer("how do I find all hard links of a file", &passages, 1);
+        assert!(!quoted.contains("-inum"), "{quoted}");
+        assert!(quoted.contains("$ ln foo bar"), "{quoted}");
     }
 
     #[test]
