@@ -13,8 +13,9 @@
 //! one-line paragraphs it opens; a sentence followed by a table is quoted with the table; the first
 //! passage, retrieval's best guess, always contributes its best sentence, and its three best
 //! examples when its quotes bring fewer, and a later passage among the first three whose heading
-//! names the question better brings two; and each quoted sentence brings the one after it in its
-//! paragraph, each quoted table row the row after it.
+//! names the question better brings two; a question asking where counts a path as one of its
+//! words; and each quoted sentence brings the one after it in its paragraph, each quoted table row
+//! the row after it.
 
 use std::collections::HashSet;
 
@@ -96,7 +97,10 @@ pub fn answer(question: &str, passages: &[Passage], max_sentences: usize) -> Str
         return String::new();
     }
     let candidates = candidates(passages);
-    let question_terms = segment::terms(question);
+    let mut question_terms = segment::terms(question);
+    if asks_where(question) {
+        question_terms.push(PATH.to_owned());
+    }
 
     // Inverse document frequency of each question term over the candidate sentences.
     let total = candidates.len() as f64;
@@ -264,6 +268,30 @@ pub fn answer(question: &str, passages: &[Passage], max_sentences: usize) -> Str
     out
 }
 
+/// The term a sentence that names a file or a URL holds, and a question asking "where" asks for:
+/// no word's term, which are letters and digits.
+const PATH: &str = "/path";
+
+/// Asks where something is: "where", 哪里, 在哪, 哪儿, 何处.
+fn asks_where(question: &str) -> bool {
+    question
+        .split(|c: char| !c.is_alphanumeric())
+        .any(|word| word.eq_ignore_ascii_case("where"))
+        || ["哪里", "在哪", "哪儿", "何处"]
+            .iter()
+            .any(|word| question.contains(word))
+}
+
+/// Names a path or a URL: a word that starts with `/` or `~/` and goes on, or holds `://`.
+fn holds_path(sentence: &str) -> bool {
+    sentence
+        .split(|c: char| c.is_whitespace() || "\"'“”‘’「」()（）,，。;；".contains(c))
+        .any(|word| {
+            (word.len() > 1 && (word.starts_with('/') || word.starts_with("~/")))
+                || word.contains("://")
+        })
+}
+
 /// The passage, second to [`HEADING_PASSAGES`]th, whose last heading holds the most of the
 /// question's term weight (the earliest of equals), when that is more than the first passage's
 /// heading holds; none otherwise.
@@ -351,7 +379,10 @@ fn candidates(passages: &[Passage]) -> Vec<Candidate> {
                     position,
                     paragraph: p,
                     quote: shorten(sentence),
-                    terms: segment::terms(sentence).into_iter().collect(),
+                    terms: segment::terms(sentence)
+                        .into_iter()
+                        .chain(holds_path(sentence).then(|| PATH.to_owned()))
+                        .collect(),
                     key,
                     question: is_question(sentence),
                     row: is_row(sentence),
@@ -1093,6 +1124,22 @@ mod tests {
         let quoted = answer("how do I find all hard links of a file", &passages, 1);
         assert!(!quoted.contains("-inum"), "{quoted}");
         assert!(quoted.contains("$ ln foo bar"), "{quoted}");
+    }
+
+    #[test]
+    fn a_question_asking_where_is_answered_by_a_sentence_naming_a_path() {
+        let passages = corpus_passages(&[
+            "The fsck command checks and repairs file systems at boot. Running it on a mounted file system is unsafe.\n\nThe boot scripts run fsck for every file system; the results are kept in \"/var/log/fsck/\".",
+        ]);
+        let question = "where do I see the results of the file system check at boot?";
+        let quoted = answer(question, &passages, 1);
+        assert!(quoted.contains("/var/log/fsck/"), "{quoted}");
+        assert!(asks_where(question) && asks_where("结果在哪里看") && !asks_where("nowhere to go"));
+        assert!(holds_path("see \"/var/log/fsck/\".") && holds_path("at https://example.org"));
+        assert!(!holds_path("and/or 1/2") && !holds_path("a / b"));
+        // Not asked where: the sentence that matches best alone.
+        let quoted = answer("check file systems at boot", &passages, 1);
+        assert!(!quoted.contains("/var/log/fsck/"), "{quoted}");
     }
 
     #[test]
