@@ -12,8 +12,8 @@
 //! is quoted with that paragraph, the example that usually holds the command, or with the list of
 //! one-line paragraphs it opens; a sentence followed by a table is quoted with the table; the first
 //! passage, retrieval's best guess, always contributes its best sentence, and its three best
-//! examples when its quotes bring fewer, and a later passage among the first three whose heading
-//! names the question better brings two; a question asking where counts a path as one of its
+//! examples when its quotes bring fewer, and each later passage among the first three whose
+//! heading names the question better brings two; a question asking where counts a path as one of its
 //! words; and each quoted sentence brings the one after it in its paragraph, each quoted table row
 //! the row after it.
 
@@ -38,12 +38,12 @@ const EARLY_PASSAGE_BONUS: f64 = 0.1;
 /// How many examples the first passage contributes at least, when it has them.
 const LEAD_EXAMPLES: usize = 3;
 
-/// How many examples the passage whose heading best names the question contributes at least, when
-/// that is not the first passage ([`heading_lead`]).
+/// How many examples each of the first passages whose heading names the question better than the
+/// first passage's contributes at least ([`heading_leads`]).
 const HEADING_EXAMPLES: usize = 2;
 
-/// Among how many of the first passages that passage is looked for: retrieval's later passages are
-/// too often a heading's chance match.
+/// Among how many of the first passages those are looked for: retrieval's later passages are too
+/// often a heading's chance match.
 const HEADING_PASSAGES: usize = 3;
 
 /// In the fallback, how many passages contribute their first sentence.
@@ -188,15 +188,15 @@ pub fn answer(question: &str, passages: &[Passage], max_sentences: usize) -> Str
     }
     // The first passage's examples (commands, tables, lists) usually hold what the question asks
     // for in words it does not share: until [`LEAD_EXAMPLES`] of them are quoted, its sentence
-    // that brings one and best matches the question (the earliest of equals) is quoted too. So is
-    // the example of the passage whose heading names the question best, when that is a later
-    // passage's: the section titled "Finding all hard links" holds the command for a question
-    // about hard links even when retrieval ranked a broader section first.
+    // that brings one and best matches the question (the earliest of equals) is quoted too. So are
+    // the examples of a later passage whose heading names the question better than the first's:
+    // the section titled "Finding all hard links" holds the command for a question about hard
+    // links even when retrieval ranked a broader section first.
     if matched {
-        let headed = heading_lead(passages, &weights);
+        let headed = heading_leads(passages, &weights);
         let leads = [(0, LEAD_EXAMPLES)]
             .into_iter()
-            .chain(headed.map(|p| (p, HEADING_EXAMPLES)));
+            .chain(headed.into_iter().map(|p| (p, HEADING_EXAMPLES)));
         for (lead, wanted) in leads {
             while chosen
                 .iter()
@@ -292,10 +292,9 @@ fn holds_path(sentence: &str) -> bool {
         })
 }
 
-/// The passage, second to [`HEADING_PASSAGES`]th, whose last heading holds the most of the
-/// question's term weight (the earliest of equals), when that is more than the first passage's
-/// heading holds; none otherwise.
-fn heading_lead(passages: &[Passage], weights: &[(&str, f64)]) -> Option<usize> {
+/// The passages, second to [`HEADING_PASSAGES`]th, whose last heading holds more of the
+/// question's term weight than the first passage's heading does, in passage order.
+fn heading_leads(passages: &[Passage], weights: &[(&str, f64)]) -> Vec<usize> {
     let matched: Vec<f64> = passages
         .iter()
         .map(|passage| {
@@ -315,8 +314,8 @@ fn heading_lead(passages: &[Passage], weights: &[(&str, f64)]) -> Option<usize> 
         .skip(1)
         .take(HEADING_PASSAGES - 1)
         .filter(|(_, m)| **m > first)
-        .max_by(|(a, a_m), (b, b_m)| a_m.total_cmp(b_m).then(b.cmp(a)))
         .map(|(p, _)| p)
+        .collect()
 }
 
 /// Every quotable sentence of every passage, in passage and text order. A sentence that is one of
@@ -1111,14 +1110,22 @@ mod tests {
         let mut passages = corpus_passages(&[
             "There are two ways to link a file to another name.\n\nA hard link is made as follows.\n\n$ ln foo bar",
             "Files that are hard links share an inode number. Search by it as follows.\n\n# find /path/to/mount/point -xdev -inum 2738404",
+            "Inodes are listed as follows.\n\n$ ls -li",
+            "Their count is shown as follows.\n\n$ stat foo",
         ]);
         passages[0].heading_path = vec!["1.2.7. Links".into()];
         passages[1].heading_path = vec!["9.8.11. Searching for hard links".into()];
+        passages[2].heading_path = vec!["Inodes of hard links".into()];
+        passages[3].heading_path = vec!["Counting hard links".into()];
         let quoted = answer("how do I find all hard links of a file", &passages, 1);
         assert!(
             quoted.contains("\n    # find /path/to/mount/point -xdev -inum 2738404"),
             "{quoted}"
         );
+        // Each of the first three passages whose heading is better brings its examples; the
+        // fourth is too far down.
+        assert!(quoted.contains("\n    $ ls -li"), "{quoted}");
+        assert!(!quoted.contains("stat foo"), "{quoted}");
         // The first passage's heading as good: only its own examples are brought.
         passages[0].heading_path = vec!["1.2.7. Hard links".into()];
         let quoted = answer("how do I find all hard links of a file", &passages, 1);
