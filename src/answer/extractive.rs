@@ -297,6 +297,7 @@ fn holds_path(sentence: &str) -> bool {
 fn heading_leads(passages: &[Passage], weights: &[(&str, f64)]) -> Vec<usize> {
     let matched: Vec<f64> = passages
         .iter()
+        .take(HEADING_PASSAGES)
         .map(|passage| {
             let heading = passage.heading_path.last().map_or("", String::as_str);
             let terms = segment::terms(heading);
@@ -312,7 +313,6 @@ fn heading_leads(passages: &[Passage], weights: &[(&str, f64)]) -> Vec<usize> {
         .iter()
         .enumerate()
         .skip(1)
-        .take(HEADING_PASSAGES - 1)
         .filter(|(_, m)| **m > first)
         .map(|(p, _)| p)
         .collect()
