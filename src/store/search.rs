@@ -184,8 +184,9 @@ pub fn hybrid_statement(query: &Query<'_>) -> QueryBuilder<Postgres> {
     qb.push("), keyword_leg AS (");
     if keyword {
         // Ranked first, then scoped: the best 2 × candidates scores are checked against the
-        // scope, and every scored chunk only when fewer than `candidates` of those pass (a narrow
-        // filter). Either way the result is the scoped top `candidates`, ties broken by id.
+        // scope, best first, until `candidates` pass; every scored chunk is checked only when
+        // fewer pass (a narrow filter). Either way the result is the scoped top `candidates`, ties
+        // broken by id.
         qb.push(
             "SELECT id, row_number() OVER (ORDER BY score DESC, id) AS rank, score FROM (
                  SELECT chunk_id AS id, score FROM kw_top_scoped
@@ -382,5 +383,9 @@ fn push_bm25(qb: &mut QueryBuilder<Postgres>, query: &Query<'_>) {
              WHERE",
     );
     push_scope(qb, query);
-    qb.push(")");
+    // `kw_top` comes out in score order, so the joins stop once `candidates` rows pass the scope:
+    // any prefix of the ranking that long holds the scoped top `candidates`.
+    qb.push(" ORDER BY k.score DESC, k.chunk_id LIMIT ")
+        .push_bind(query.candidates)
+        .push(")");
 }

@@ -1,8 +1,9 @@
 //! The BM25 keyword leg against a real PostgreSQL: the statistics follow every write, replace and
 //! delete in the same transaction (and forget a removed document's terms), concurrent writers that
 //! share terms never deadlock, ranking weighs rare terms and chunk length as BM25 does, old chunks
-//! are re-derived by migrate, bounded candidates are scored exactly, and queries the leg cannot
-//! use get an answer that says so.
+//! are re-derived by migrate, bounded candidates are scored exactly, a filter gets its own top
+//! however few of the best scores pass it, and queries the leg cannot use get an answer that says
+//! so.
 
 use std::sync::Arc;
 
@@ -349,6 +350,81 @@ async fn bounded_candidates_are_scored_exactly_from_lists_and_probes() {
     };
     assert_eq!(uris(&bounded), uris(&exhaustive));
     assert!(exhaustive[..3].iter().all(|h| h.text.contains("firmware")));
+}
+
+#[tokio::test]
+async fn a_filter_gets_its_own_top_whether_few_or_many_of_the_best_scores_pass_it() {
+    let db = TestDb::migrated().await;
+    let c = collection(&db, "scoped").await;
+    // Eighteen "ops" chunks say "kernel" often; six "hr" chunks say it once, in longer text, so
+    // every "hr" score is below every "ops" score.
+    for i in 0..24usize {
+        let (team, text) = if i < 6 {
+            ("hr", format!("kernel {}", "text ".repeat(3 + i)))
+        } else {
+            (
+                "ops",
+                format!("{}{}", "kernel ".repeat(2 + i % 5), "text ".repeat(i % 3)),
+            )
+        };
+        let uri = format!("file:///{i}.txt");
+        let mut conn = db.pool.acquire().await.unwrap();
+        documents::replace(
+            &mut conn,
+            &NewDocument {
+                metadata: serde_json::json!({ "team": team }),
+                ..document(&c, &uri, 1, &text)
+            },
+            &chunks(&text, &[1.0, 0.0, 0.0, 0.0]),
+        )
+        .await
+        .unwrap();
+    }
+    let terms = segment::terms("kernel");
+    let everything = search::hybrid(
+        &db.pool,
+        &search::Query {
+            top_k: 24,
+            ..query(&c, &terms)
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(everything.len(), 24);
+    let team_of = |hit: &Hit| {
+        let i: usize = hit.source_uri["file:///".len()..]
+            .trim_end_matches(".txt")
+            .parse()
+            .unwrap();
+        if i < 6 { "hr" } else { "ops" }
+    };
+
+    // With 3 candidates the leg scopes the best 6 scores: none of them is "hr" (so the leg must
+    // rank every scored chunk in scope), and more than 3 are "ops" (so it stops after 3).
+    let best_six: Vec<&str> = everything[..6].iter().map(team_of).collect();
+    assert!(best_six.iter().all(|t| *t == "ops"), "{best_six:?}");
+    for team in ["hr", "ops"] {
+        let filter =
+            adbrag::search::filter::Filter::parse(&serde_json::json!({ "team": team })).unwrap();
+        let scoped = search::hybrid(
+            &db.pool,
+            &search::Query {
+                candidates: 3,
+                filter: Some(&filter),
+                ..query(&c, &terms)
+            },
+        )
+        .await
+        .unwrap();
+        let want: Vec<&str> = everything
+            .iter()
+            .filter(|h| team_of(h) == team)
+            .take(3)
+            .map(|h| h.source_uri.as_str())
+            .collect();
+        let got: Vec<&str> = scoped.iter().map(|h| h.source_uri.as_str()).collect();
+        assert_eq!(got, want, "team {team}: {scoped:#?}");
+    }
 }
 
 #[tokio::test]

@@ -27,27 +27,27 @@ WITH kw_stats AS (
          kw_top AS (SELECT chunk_id, score FROM kw_scored ORDER BY score DESC, chunk_id LIMIT $16), kw_top_scoped AS (
              SELECT k.chunk_id, k.score FROM kw_top k JOIN chunk c ON c.id = k.chunk_id
                   JOIN document d ON d.id = c.document_id
-             WHERE c.collection_id = $17 AND d.status = 'ready' AND ((d.metadata @> $18::jsonb)) AND (d.acl = '{}' OR d.acl && $19::text[])), vector_leg AS (SELECT id, row_number() OVER (ORDER BY distance, id) AS rank, 1 - distance AS similarity
+             WHERE c.collection_id = $17 AND d.status = 'ready' AND ((d.metadata @> $18::jsonb)) AND (d.acl = '{}' OR d.acl && $19::text[]) ORDER BY k.score DESC, k.chunk_id LIMIT $20), vector_leg AS (SELECT id, row_number() OVER (ORDER BY distance, id) AS rank, 1 - distance AS similarity
              FROM (SELECT v.chunk_id AS id, v.embedding <=> q.v AS distance
              FROM chunk_vector_1024 v JOIN chunk c ON c.id = v.chunk_id
                   JOIN document d ON d.id = c.document_id,
-                  (SELECT q.p::real[] AS v FROM (SELECT $20::real[] AS p) q) q WHERE v.collection_id = $21 AND c.collection_id = $22 AND d.status = 'ready' AND ((d.metadata @> $23::jsonb)) AND (d.acl = '{}' OR d.acl && $24::text[]) ORDER BY v.embedding <=> q.v LIMIT $25) nearest), keyword_leg AS (SELECT id, row_number() OVER (ORDER BY score DESC, id) AS rank, score FROM (
+                  (SELECT q.p::real[] AS v FROM (SELECT $21::real[] AS p) q) q WHERE v.collection_id = $22 AND c.collection_id = $23 AND d.status = 'ready' AND ((d.metadata @> $24::jsonb)) AND (d.acl = '{}' OR d.acl && $25::text[]) ORDER BY v.embedding <=> q.v LIMIT $26) nearest), keyword_leg AS (SELECT id, row_number() OVER (ORDER BY score DESC, id) AS rank, score FROM (
                  SELECT chunk_id AS id, score FROM kw_top_scoped
                  UNION
                  SELECT k.chunk_id, k.score
                  FROM kw_scored k JOIN chunk c ON c.id = k.chunk_id
                       JOIN document d ON d.id = c.document_id
-                 WHERE (SELECT count(*) FROM kw_top_scoped) < $26 AND c.collection_id = $27 AND d.status = 'ready' AND ((d.metadata @> $28::jsonb)) AND (d.acl = '{}' OR d.acl && $29::text[]) ORDER BY score DESC, id LIMIT $30) top), vector_range AS (SELECT min(similarity) AS lo, max(similarity) AS hi FROM vector_leg),
+                 WHERE (SELECT count(*) FROM kw_top_scoped) < $27 AND c.collection_id = $28 AND d.status = 'ready' AND ((d.metadata @> $29::jsonb)) AND (d.acl = '{}' OR d.acl && $30::text[]) ORDER BY score DESC, id LIMIT $31) top), vector_range AS (SELECT min(similarity) AS lo, max(similarity) AS hi FROM vector_leg),
             keyword_range AS (SELECT min(score) AS lo, max(score) AS hi FROM keyword_leg),
          fused AS (
              SELECT coalesce(v.id, k.id) AS id, v.rank AS vector_rank, k.rank AS keyword_rank,
-                    v.similarity, k.score AS keyword_score, coalesce($31::float8 / ($32::float8 + v.rank), 0) + coalesce($33::float8 / ($34::float8 + k.rank), 0) AS score
+                    v.similarity, k.score AS keyword_score, coalesce($32::float8 / ($33::float8 + v.rank), 0) + coalesce($34::float8 / ($35::float8 + k.rank), 0) AS score
              FROM vector_leg v FULL OUTER JOIN keyword_leg k ON v.id = k.id,
                   vector_range vr, keyword_range kr),
          best AS (
              SELECT * FROM fused
              ORDER BY score DESC, vector_rank NULLS LAST, keyword_rank NULLS LAST, id
-             LIMIT $35)
+             LIMIT $36)
          SELECT c.id AS chunk_id, c.document_id, d.source_uri, d.title, d.version, c.ordinal,
                 c.page_from, c.page_to, c.heading_path, c.text, f.vector_rank, f.keyword_rank,
                 f.similarity, f.keyword_score, f.score,
