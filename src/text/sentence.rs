@@ -26,8 +26,14 @@
 //!   `按规定共 158 天；难产或多胞胎按规定增加。`) — and quoting or retrieving the first half alone
 //!   states the rule without its exception. It is also what `；` is: the full-width form of `;`,
 //!   as `，` is of `,`. A sentence too long for one chunk is still cut there first.
-//! - **Not handled:** abbreviations (`e.g. the` ends a sentence after `e.g.`, as it always did),
-//!   and an ASCII stop directly followed by Chinese (`Debian.这是` stays one sentence).
+//! - **Abbreviations and ellipses.** `e.g.` `i.e.` `cf.` `vs.` `viz.` never end a sentence, and an
+//!   ellipsis (`...`, `…`) or `etc.` ends one only when the next word on the line is not lowercase:
+//!   `you type your username, e.g. penguin, and`, `apt-file, auto-apt, … are used`, `devices such
+//!   as CD-ROM etc. which are`. (Both used to end the sentence there, so the answerer quoted
+//!   `you type your username, e.g.` and the chunker could cut a chunk after it.) A line break still
+//!   ends the sentence.
+//! - **Not handled:** other abbreviations (`Dr. Smith` ends a sentence after `Dr.`), and an ASCII
+//!   stop directly followed by Chinese (`Debian.这是` stays one sentence).
 //!
 //! Every [`Span`] is a slice of the input without whitespace at either end, and what lies between
 //! two spans is whitespace only, summed up by the later span's [`Gap`]. So on text whose whitespace
@@ -205,7 +211,7 @@ fn split<'a>(text: &'a str, stop: fn(char) -> Option<Stop>, lines: bool) -> Vec<
         open = Some((start, end, span_gap));
         let ends = match text[end..].chars().next() {
             None => true,
-            Some(next) => next.is_whitespace() || unspaced,
+            Some(next) => unspaced || (next.is_whitespace() && !(lines && continues(text, i, end))),
         };
         if ends {
             close(&mut open, &mut spans);
@@ -214,6 +220,39 @@ fn split<'a>(text: &'a str, stop: fn(char) -> Option<Stop>, lines: bool) -> Vec<
     }
     close(&mut open, &mut spans);
     spans
+}
+
+/// Abbreviations that never end a sentence: `Bring ID, e.g. a passport.`
+const NEVER_LAST: [&str; 5] = ["e.g", "i.e", "cf", "vs", "viz"];
+
+/// Whether the spaced stops `text[stop..end]`, whitespace after them, leave the sentence open:
+/// they close one of [`NEVER_LAST`] on the same line, or they are an ellipsis or close `etc` and
+/// a lowercase word follows on the same line (`apt-file, auto-apt, … are used`, `devices such as
+/// CD-ROM etc. which are`).
+fn continues(text: &str, stop: usize, end: usize) -> bool {
+    let run = &text[stop..end];
+    let before = &text[..stop];
+    let word = before
+        .char_indices()
+        .rev()
+        .take_while(|(_, c)| c.is_ascii_alphabetic() || *c == '.')
+        .last()
+        .map_or("", |(start, _)| &before[start..]);
+    let Some(next) = text[end..]
+        .chars()
+        .find(|c| !c.is_whitespace() || is_line_break(*c))
+    else {
+        return false;
+    };
+    if is_line_break(next) {
+        return false;
+    }
+    let dots = run.chars().filter(|c| *c == '.').count();
+    let ellipsis = run.contains('…') || dots > 1;
+    if !ellipsis && NEVER_LAST.iter().any(|a| word.eq_ignore_ascii_case(a)) {
+        return true;
+    }
+    (ellipsis || word.eq_ignore_ascii_case("etc")) && next.is_lowercase()
 }
 
 #[cfg(test)]
@@ -260,10 +299,44 @@ mod tests {
             )),
             ["Pi is 3.14 and pg_hba.conf is read.", "e.g.x stays"]
         );
-        // Abbreviations are not known: a stop before a space ends the sentence.
+    }
+
+    #[test]
+    fn abbreviations_and_ellipses_before_a_lowercase_word_leave_the_sentence_open() {
         assert_eq!(
-            texts(&sentences("Bring ID, e.g. a passport.")),
-            ["Bring ID, e.g.", "a passport."]
+            texts(&sentences(
+                "Bring ID, e.g. a passport (i.e. photo ID) or cf. 3 forms. Then go"
+            )),
+            [
+                "Bring ID, e.g. a passport (i.e. photo ID) or cf. 3 forms.",
+                "Then go"
+            ]
+        );
+        assert_eq!(
+            texts(&sentences(
+                "Tools such as apt-file, auto-apt, … are used. Devices etc. which are files."
+            )),
+            [
+                "Tools such as apt-file, auto-apt, … are used.",
+                "Devices etc. which are files."
+            ]
+        );
+        // A capital after `etc.` or an ellipsis, or a line break after any of them, ends it.
+        assert_eq!(
+            texts(&sentences(
+                "Disks, tapes etc. Then more... Next, e.g.\nnew line"
+            )),
+            [
+                "Disks, tapes etc.",
+                "Then more...",
+                "Next, e.g.",
+                "new line"
+            ]
+        );
+        // A word that only ends like one is no abbreviation.
+        assert_eq!(
+            texts(&sentences("Use cvs. it works")),
+            ["Use cvs.", "it works"]
         );
     }
 
@@ -294,12 +367,12 @@ mod tests {
     fn a_run_of_stops_and_closing_marks_is_one_end() {
         assert_eq!(
             texts(&sentences(
-                "Really?! Yes... no.” Then 真的吗？！“是。”」好……。完"
+                "Really?! Yes... No.” Then 真的吗？！“是。”」好……。完"
             )),
             [
                 "Really?!",
                 "Yes...",
-                "no.”",
+                "No.”",
                 "Then 真的吗？！",
                 "“是。”」",
                 "好……。",
@@ -311,8 +384,8 @@ mod tests {
     #[test]
     fn an_ellipsis_ends_a_sentence_only_before_whitespace() {
         assert_eq!(
-            texts(&sentences("Wait… then go. 他说……我不知道。")),
-            ["Wait…", "then go.", "他说……我不知道。"]
+            texts(&sentences("Wait… Then go. 他说……我不知道。")),
+            ["Wait…", "Then go.", "他说……我不知道。"]
         );
     }
 
