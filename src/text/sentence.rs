@@ -211,7 +211,7 @@ fn split<'a>(text: &'a str, stop: fn(char) -> Option<Stop>, lines: bool) -> Vec<
         open = Some((start, end, span_gap));
         let ends = match text[end..].chars().next() {
             None => true,
-            Some(next) => unspaced || (next.is_whitespace() && !(lines && continues(text, i, end))),
+            Some(next) => unspaced || (next.is_whitespace() && !continues(text, i, end)),
         };
         if ends {
             close(&mut open, &mut spans);
@@ -231,6 +231,10 @@ const NEVER_LAST: [&str; 5] = ["e.g", "i.e", "cf", "vs", "viz"];
 /// CD-ROM etc. which are`).
 fn continues(text: &str, stop: usize, end: usize) -> bool {
     let run = &text[stop..end];
+    // A run of clause stops (`e.g, then`) is not a sentence's end to begin with.
+    if !run.starts_with(is_sentence_stop) {
+        return false;
+    }
     let before = &text[..stop];
     let word = before
         .char_indices()
